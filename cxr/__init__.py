@@ -1,0 +1,1 @@
+"""cxr: chest X-ray report generation from DICOM."""

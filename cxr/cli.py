@@ -1,0 +1,107 @@
+"""The `cxr` command line: one entry point, subcommands generated from type hints and docstrings.
+
+Function commands (`synth`, `index`, ...) are plain functions whose signature and docstring
+become the subcommand's options and `--help`; each also accepts `--config FILE.yaml`. The
+Lightning commands (`fit`, `validate`, `test`, `predict`) are handed to LightningCLI.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from jsonargparse import ActionConfigFile, ArgumentParser
+
+from cxr.errors import CxrError
+
+log = logging.getLogger("cxr")
+
+# name -> "module:function". A function's docstring summary is the command's help line.
+COMMANDS: dict[str, str] = {}
+
+# name -> help line; these are dispatched to LightningCLI before parsing.
+LIGHTNING_COMMANDS: dict[str, str] = {}
+
+
+def _load(target: str) -> Callable[..., Any]:
+    module_name, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module_name), attr)  # type: ignore[no-any-return]
+
+
+def _description(func: Callable[..., Any]) -> str:
+    """The docstring without its Args section (the options carry those texts)."""
+    return (func.__doc__ or "").split("Args:")[0].strip()
+
+
+def _summary(func: Callable[..., Any]) -> str:
+    description = _description(func)
+    return description.splitlines()[0] if description else ""
+
+
+def build_parser() -> ArgumentParser:
+    """The parser of every function command, with the Lightning commands listed for `--help`."""
+    parser = ArgumentParser(
+        prog="cxr",
+        description="Chest X-ray report generation from DICOM. "
+        "Global options -v/--verbose and -q/--quiet go before the subcommand.",
+        exit_on_error=True,
+    )
+    subcommands = parser.add_subcommands(required=True, dest="subcommand")
+    for name, help_line in LIGHTNING_COMMANDS.items():
+        sub = ArgumentParser(description=f"{help_line} See `cxr {name} --help`.")
+        subcommands.add_subcommand(name, sub, help=help_line)
+    for name, target in COMMANDS.items():
+        func = _load(target)
+        sub = ArgumentParser(description=_description(func))
+        sub.add_argument("--config", action=ActionConfigFile, help="YAML file with these options.")
+        sub.add_function_arguments(func, as_positional=True, fail_untyped=True)
+        subcommands.add_subcommand(name, sub, help=_summary(func))
+    return parser
+
+
+def _pop_verbosity(args: list[str]) -> tuple[int, list[str]]:
+    """Reads leading -v/-q flags; returns (verbosity, remaining args)."""
+    verbosity = 0
+    while args and args[0] in ("-v", "--verbose", "-q", "--quiet"):
+        verbosity += 1 if args.pop(0) in ("-v", "--verbose") else -1
+    return verbosity, args
+
+
+def configure_logging(verbosity: int) -> None:
+    level = {-1: logging.WARNING, 0: logging.INFO, 1: logging.DEBUG}[max(-1, min(1, verbosity))]
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", force=True)
+    if verbosity < 1:
+        for noisy in ("lightning", "pytorch_lightning", "lightning.pytorch", "PIL", "matplotlib"):
+            logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Runs one `cxr` subcommand; returns the process exit code."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    verbosity, args = _pop_verbosity(args)
+    configure_logging(verbosity)
+    try:
+        if args and args[0] in LIGHTNING_COMMANDS:
+            from cxr.training.cli import run_lightning_cli
+
+            run_lightning_cli(args)
+            return 0
+        parser = build_parser()
+        config = parser.parse_args(args)
+        name = config.subcommand
+        options = {k: v for k, v in vars(config[name]).items() if k != "config"}
+        result = _load(COMMANDS[name])(**options)
+    except CxrError as error:
+        log.error("%s", error)
+        return 2
+    except KeyboardInterrupt:
+        log.error("interrupted")
+        return 130
+    return int(result or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,131 @@
+"""The records every part of cxr shares: label vocabularies and the `Study`.
+
+A `Study` is what a dataset adapter produces and what the data module, the model and
+inference consume, whatever the source (DICOM folder, phantom, MIMIC-CXR, IU X-ray, ...).
+Missing views, reports and labels are normal: they are `None`, NaN or -1, never an error.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import Enum
+
+import numpy as np
+
+# RANZCR CLiP label columns, in the competition's order and spelling.
+TUBE_LINE_LABELS: tuple[str, ...] = (
+    "ETT - Abnormal",
+    "ETT - Borderline",
+    "ETT - Normal",
+    "NGT - Abnormal",
+    "NGT - Borderline",
+    "NGT - Incompletely Imaged",
+    "NGT - Normal",
+    "CVC - Abnormal",
+    "CVC - Borderline",
+    "CVC - Normal",
+    "Swan Ganz Catheter Present",
+)
+
+# Indices of TUBE_LINE_LABELS per device; the statuses of one device exclude each other.
+TUBE_LINE_DEVICES: dict[str, tuple[int, ...]] = {
+    "ETT": (0, 1, 2),
+    "NGT": (3, 4, 5, 6),
+    "CVC": (7, 8, 9),
+    "Swan Ganz": (10,),
+}
+
+# MS-CXR-T findings, in the dataset's order; labels.csv columns are f"{finding}_progression".
+CHANGE_FINDINGS: tuple[str, ...] = (
+    "consolidation",
+    "pleural_effusion",
+    "pneumonia",
+    "pneumothorax",
+    "edema",
+)
+
+
+class Change(int, Enum):
+    """Progression of one finding between the prior and the current study."""
+
+    IMPROVING = 0
+    STABLE = 1
+    WORSENING = 2
+
+    @classmethod
+    def parse(cls, text: str) -> Change:
+        return cls[text.strip().upper()]
+
+
+CHANGE_UNKNOWN = -1
+
+
+class ImageRole(str, Enum):
+    """What an image is within its study."""
+
+    FRONTAL = "frontal"
+    LATERAL = "lateral"
+    OTHER = "other"
+
+
+def change_column(finding: str) -> str:
+    """labels.csv / MS-CXR-T column name for a finding's progression label."""
+    return f"{finding}_progression"
+
+
+@dataclass
+class StudyImages:
+    """Paths (or cache keys) of the images a study brings; any may be missing."""
+
+    frontal: str | None = None
+    lateral: str | None = None
+    prior_frontal: str | None = None
+
+
+@dataclass
+class Prompt:
+    """Context given to the model before it writes the report."""
+
+    indication: str = ""
+    technique: str = ""
+    comparison: str = ""
+    prior_report: str = ""
+
+
+def _unknown_tube_line() -> np.ndarray:
+    return np.full(len(TUBE_LINE_LABELS), np.nan, dtype=np.float32)
+
+
+def _unknown_change() -> np.ndarray:
+    return np.full(len(CHANGE_FINDINGS), CHANGE_UNKNOWN, dtype=np.int64)
+
+
+@dataclass
+class Targets:
+    """What the model should produce; unknown parts are None, NaN (tube/line) or -1 (change)."""
+
+    findings: str | None = None
+    impression: str | None = None
+    tube_line: np.ndarray = field(default_factory=_unknown_tube_line)
+    change: np.ndarray = field(default_factory=_unknown_change)
+
+    @property
+    def report(self) -> str | None:
+        """Findings and impression as one text, or None when neither is known."""
+        parts = [p for p in (self.findings, self.impression) if p]
+        return "\n".join(parts) if parts else None
+
+
+@dataclass
+class Study:
+    """One chest X-ray study, whatever dataset it came from."""
+
+    study_id: str
+    patient_id: str
+    study_datetime: datetime | None = None
+    images: StudyImages = field(default_factory=StudyImages)
+    prompt: Prompt = field(default_factory=Prompt)
+    targets: Targets = field(default_factory=Targets)
+    prior_study_id: str | None = None
+    source: str = ""
