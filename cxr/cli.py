@@ -8,6 +8,7 @@ Lightning commands (`fit`, `validate`, `test`, `predict`) are handed to Lightnin
 from __future__ import annotations
 
 import importlib
+import inspect
 import logging
 import sys
 from collections.abc import Callable, Sequence
@@ -20,10 +21,19 @@ from cxr.errors import CxrError
 log = logging.getLogger("cxr")
 
 # name -> "module:function". A function's docstring summary is the command's help line.
-COMMANDS: dict[str, str] = {}
+COMMANDS: dict[str, str] = {
+    "export": "cxr.training.export:export",
+    "generate": "cxr.inference.commands:generate",
+    "index": "cxr.io.commands:index",
+    "cache": "cxr.io.commands:cache",
+}
 
 # name -> help line; these are dispatched to LightningCLI before parsing.
-LIGHTNING_COMMANDS: dict[str, str] = {}
+LIGHTNING_COMMANDS: dict[str, str] = {
+    "fit": "Train a report model from YAML configs (LightningCLI).",
+    "validate": "Evaluate a checkpoint on the validation split (LightningCLI).",
+    "test": "Evaluate a checkpoint on the test split (LightningCLI).",
+}
 
 
 def _load(target: str) -> Callable[..., Any]:
@@ -62,6 +72,32 @@ def build_parser() -> ArgumentParser:
     return parser
 
 
+# Short aliases of function-command options (jsonargparse derives only the long names).
+_ALIASES = {"-o": "--output"}
+
+
+def normalise_options(args: Sequence[str], func: Callable[..., Any]) -> list[str]:
+    """Accepts `--num-beams` for `--num_beams`, `-o` for `--output`, and a bare `--flag` for
+    a boolean option (meaning `--flag true`)."""
+    booleans = {
+        name for name, parameter in inspect.signature(func).parameters.items()
+        if parameter.annotation in (bool, "bool")
+    }
+    normalised: list[str] = []
+    for position, arg in enumerate(args):
+        arg = _ALIASES.get(arg, arg)
+        if not arg.startswith("--"):
+            normalised.append(arg)
+            continue
+        name, equals, value = arg[2:].partition("=")
+        name = name.replace("-", "_")
+        normalised.append(f"--{name}{equals}{value}")
+        following = args[position + 1] if position + 1 < len(args) else ""
+        if name in booleans and not equals and following.lower() not in ("true", "false"):
+            normalised.append("true")
+    return normalised
+
+
 def _pop_verbosity(args: list[str]) -> tuple[int, list[str]]:
     """Reads leading -v/-q flags; returns (verbosity, remaining args)."""
     verbosity = 0
@@ -90,6 +126,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             run_lightning_cli(args)
             return 0
         parser = build_parser()
+        if args and args[0] in COMMANDS:
+            args = [args[0], *normalise_options(args[1:], _load(COMMANDS[args[0]]))]
         config = parser.parse_args(args)
         name = config.subcommand
         options = {k: v for k, v in vars(config[name]).items() if k != "config"}

@@ -129,3 +129,7 @@ class Study:
     targets: Targets = field(default_factory=Targets)
     prior_study_id: str | None = None
     source: str = ""
+
+
+# Image slots a model sees for one study, in the order of the batch's image axis.
+IMAGE_SLOTS: tuple[str, ...] = ("frontal", "lateral", "prior_frontal")

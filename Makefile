@@ -1,0 +1,48 @@
+# cxr: every target that needs the virtualenv depends on `install`, so `make demo` and
+# `make test` each work as the only command on a fresh clone.
+
+SHELL := /bin/bash
+VENV := .venv
+PYTHON := $(VENV)/bin/python
+STAMP := $(VENV)/.cxr-installed
+PYTEST_ARGS ?=
+
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export HF_DATASETS_OFFLINE := 1
+export MPLBACKEND := Agg
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: install demo test test-fast lint bench bench-learn clean
+
+install: $(STAMP)
+
+# Re-installs only when the project's dependencies or pins change.
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(PYTHON) || python3 -m venv $(VENV)
+	$(PYTHON) -m pip install --quiet -c constraints.txt -e '.[dev]'
+	@touch $(STAMP)
+
+demo: install
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" bash scripts/demo.sh runs/demo
+
+test: install
+	$(PYTHON) -m pytest $(PYTEST_ARGS)
+
+test-fast: install
+	$(PYTHON) -m pytest -m "not slow" $(PYTEST_ARGS)
+
+lint: install
+	$(VENV)/bin/ruff check cxr tests benchmarks train.py evaluate.py
+	$(VENV)/bin/mypy cxr
+
+bench: install
+	@for script in benchmarks/bench_*.py; do \
+		echo "== $$script"; $(PYTHON) $$script || exit 1; \
+	done
+
+bench-learn: install
+	$(PYTHON) benchmarks/learnability.py
+
+clean:
+	rm -rf runs .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,228 @@
+"""The LightningDataModule: sources -> Study records -> patient-level splits -> loaders."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+from transformers import PreTrainedTokenizerBase
+
+from cxr.data.collate import ReportCollator
+from cxr.data.dataset import ImageLoader, StudyDataset
+from cxr.data.datasets import build_adapter
+from cxr.data.reports import join_report
+from cxr.data.splits import Split, assign_split, read_split_file
+from cxr.data.tokenizer import load_tokenizer, train_report_tokenizer
+from cxr.data.transforms import Augment
+from cxr.errors import CxrError
+from cxr.types import Study
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class DataSource:
+    """One dataset in the training mixture.
+
+    Args:
+        adapter: Registered adapter name (see cxr.data.datasets.ADAPTERS), e.g. phantom.
+        root: The dataset's root folder or manifest file.
+        weight: Share of training draws relative to the other sources (sizes are normalised away).
+        options: Further keyword arguments of the adapter.
+    """
+
+    adapter: str
+    root: Path
+    weight: float = 1.0
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+class EpochSampler(Sampler[int]):
+    """Draws a seeded order per epoch, with per-source weights; resumes to the same order.
+
+    Yields `epoch * n + index`, so the dataset can seed each item's augmentation from the draw
+    and a resumed run repeats exactly what an uninterrupted one would have done.
+    """
+
+    def __init__(self, weights: torch.Tensor, seed: int) -> None:
+        self.weights = weights
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.weights)
+
+    def __iter__(self) -> Iterator[int]:
+        generator = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+        n = len(self.weights)
+        if bool((self.weights == self.weights[0]).all()):
+            order = torch.randperm(n, generator=generator)
+        else:
+            order = torch.multinomial(self.weights, n, replacement=True, generator=generator)
+        return iter((order + self.epoch * n).tolist())
+
+
+class _Augmented(Dataset[dict[str, Any]]):
+    """Training view of a StudyDataset: the augmentation is seeded from the sampler's draw."""
+
+    def __init__(self, base: StudyDataset, augment: Augment | None, seed: int) -> None:
+        self.base, self.augment, self.seed = base, augment, seed
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    def __getitem__(self, draw: int) -> dict[str, Any]:
+        index = draw % len(self.base)
+        if self.augment is None:
+            return self.base.item(index)
+        augment = self.augment
+        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + draw)
+        return self.base.item(index, lambda image: augment(image, generator))
+
+
+class ReportDataModule(L.LightningDataModule):
+    """Studies from one or more sources, split by patient, batched for the ReportModel.
+
+    Args:
+        sources: The datasets to read (adapter, root, weight, options).
+        image_size: Side of the square images the model sees, in pixels.
+        batch_size: Studies per batch.
+        num_workers: DataLoader worker processes.
+        cache_dir: Where preprocessed images are cached; none decodes every time.
+        tokenizer: Local folder of a Hugging Face tokenizer; none trains a byte-level BPE on the
+            training reports.
+        tokenizer_vocab_size: Vocabulary size of the tokenizer trained when none is given.
+        val_fraction: Share of patients in the validation split.
+        test_fraction: Share of patients in the test split.
+        split_file: CSV of patient_id,split that overrides the hashed split for its patients.
+        seed: Seed of the split, the sampling order and the augmentation.
+        augment: Training augmentation; none turns it off.
+        max_prompt_tokens: Longest prompt kept (tokens, including bos).
+        max_report_tokens: Longest report kept (tokens, including eos).
+    """
+
+    def __init__(
+        self,
+        sources: list[DataSource],
+        image_size: int = 128,
+        batch_size: int = 16,
+        num_workers: int = 2,
+        cache_dir: Path | None = None,
+        tokenizer: Path | None = None,
+        tokenizer_vocab_size: int = 1024,
+        val_fraction: float = 0.1,
+        test_fraction: float = 0.1,
+        split_file: Path | None = None,
+        seed: int = 0,
+        augment: Augment | None = None,
+        max_prompt_tokens: int = 256,
+        max_report_tokens: int = 192,
+    ) -> None:
+        super().__init__()
+        if not sources:
+            raise CxrError("data.sources is empty: give at least one dataset")
+        self.sources = sources
+        self.image_size = image_size
+        self.batch_size = batch_size
+        self.num_workers = num_workers
+        self.cache_dir = cache_dir
+        self.tokenizer_path = tokenizer
+        self.tokenizer_vocab_size = tokenizer_vocab_size
+        self.val_fraction = val_fraction
+        self.test_fraction = test_fraction
+        self.split_file = split_file
+        self.seed = seed
+        self.augment = augment
+        self.max_prompt_tokens = max_prompt_tokens
+        self.max_report_tokens = max_report_tokens
+
+    @cached_property
+    def splits(self) -> dict[Split, list[tuple[int, Study]]]:
+        """(source index, study) per split; read once from every source."""
+        overrides = read_split_file(self.split_file) if self.split_file else None
+        splits: dict[Split, list[tuple[int, Study]]] = {split: [] for split in Split}
+        for number, source in enumerate(self.sources):
+            adapter = build_adapter(source.adapter, Path(source.root), **source.options)
+            count = 0
+            for study in adapter.studies():
+                split = assign_split(
+                    study.patient_id, overrides, self.val_fraction, self.test_fraction, self.seed
+                )
+                splits[split].append((number, study))
+                count += 1
+            log.info("source %s (%s): %d studies", source.adapter, source.root, count)
+        return splits
+
+    def studies(self, split: Split) -> list[Study]:
+        return [study for _, study in self.splits[split]]
+
+    @cached_property
+    def tokenizer(self) -> PreTrainedTokenizerBase:
+        """The tokenizer given, or one trained on the training split's reports."""
+        if self.tokenizer_path is not None:
+            return load_tokenizer(self.tokenizer_path)
+        reports = [join_report(s.targets.findings, s.targets.impression) for s in self.studies(Split.TRAIN)]
+        texts = [text for text in reports if text]
+        if not texts:
+            raise CxrError("no training reports to train a tokenizer on; give data.tokenizer")
+        log.info("training a %d-token BPE tokenizer on %d reports", self.tokenizer_vocab_size, len(texts))
+        return train_report_tokenizer(texts, vocab_size=self.tokenizer_vocab_size)
+
+    def _dataset(self, split: Split) -> StudyDataset:
+        return StudyDataset(self.studies(split), ImageLoader(self.image_size, self.cache_dir))
+
+    def _loader(self, dataset: Dataset[Any], sampler: Sampler[int] | None = None) -> DataLoader[Any]:
+        return DataLoader(
+            dataset,
+            batch_size=self.batch_size,
+            sampler=sampler,
+            shuffle=False,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+            collate_fn=ReportCollator(self.tokenizer, self.max_prompt_tokens, self.max_report_tokens),
+        )
+
+    def _train_weights(self) -> torch.Tensor:
+        entries = self.splits[Split.TRAIN]
+        sizes = torch.bincount(torch.tensor([number for number, _ in entries]), minlength=len(self.sources))
+        return torch.tensor([self.sources[n].weight / float(sizes[n]) for n, _ in entries])
+
+    def train_dataloader(self) -> DataLoader[Any]:
+        train = self._dataset(Split.TRAIN)
+        if not len(train):
+            raise CxrError("the training split is empty: check data.sources and the split fractions")
+        augmented = _Augmented(train, self.augment, self.seed)
+        return self._loader(augmented, EpochSampler(self._train_weights(), self.seed))
+
+    def val_dataloader(self) -> DataLoader[Any]:
+        return self._loader(self._dataset(Split.VAL))
+
+    def test_dataloader(self) -> DataLoader[Any]:
+        return self._loader(self._dataset(Split.TEST))
+
+    def summary(self) -> dict[str, dict[str, int]]:
+        """Counts of studies, images, reports, labels and priors per split."""
+        return {split.value: count_studies(self.studies(split)) for split in Split}
+
+
+def count_studies(studies: Sequence[Study]) -> dict[str, int]:
+    return {
+        "studies": len(studies),
+        "patients": len({s.patient_id for s in studies}),
+        "frontal": sum(s.images.frontal is not None for s in studies),
+        "lateral": sum(s.images.lateral is not None for s in studies),
+        "prior": sum(s.images.prior_frontal is not None for s in studies),
+        "report": sum(s.targets.report is not None for s in studies),
+        "tube_line_labels": sum(bool((s.targets.tube_line == s.targets.tube_line).any()) for s in studies),
+        "change_labels": sum(bool((s.targets.change >= 0).any()) for s in studies),
+    }

@@ -1,0 +1,119 @@
+"""Building `Study` records from a study index plus report and label tables.
+
+Shared by every adapter whose images come as a folder of files: the `cxr index` output (or a
+fresh index of a folder) gives images, roles and priors; a reports JSONL and a labels CSV, both
+keyed by `study_id`, give the text and the targets. Anything missing stays unknown.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from cxr.errors import InputError
+from cxr.io import IndexedStudy
+from cxr.types import (
+    CHANGE_FINDINGS,
+    CHANGE_UNKNOWN,
+    TUBE_LINE_LABELS,
+    Change,
+    Prompt,
+    Study,
+    StudyImages,
+    Targets,
+    change_column,
+)
+
+
+def read_reports(path: Path) -> dict[str, dict[str, Any]]:
+    """Rows of a reports JSONL file keyed by `study_id`."""
+    reports: dict[str, dict[str, Any]] = {}
+    with open(path, encoding="utf-8") as lines:
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+                reports[str(row["study_id"])] = row
+            except (json.JSONDecodeError, KeyError, TypeError) as error:
+                raise InputError(path, f"line {number} is not a report row with a study_id: {error}") from error
+    return reports
+
+
+def read_labels(path: Path) -> dict[str, dict[str, Any]]:
+    """Rows of a labels CSV keyed by `study_id` (tube/line columns, *_progression columns)."""
+    try:
+        table = pd.read_csv(path, dtype={"study_id": str, "patient_id": str}, keep_default_na=True)
+    except (OSError, pd.errors.ParserError, ValueError) as error:
+        raise InputError(path, f"cannot read labels table: {error}") from error
+    if "study_id" not in table.columns:
+        raise InputError(path, "labels table has no study_id column")
+    return {str(row["study_id"]): row for row in table.to_dict(orient="records")}
+
+
+def _known(value: Any) -> bool:
+    return value is not None and not (isinstance(value, float) and math.isnan(value)) and value != ""
+
+
+def targets_from_rows(report: Mapping[str, Any] | None, labels: Mapping[str, Any] | None) -> Targets:
+    """Targets from one report row and one labels row; absent columns stay unknown."""
+    targets = Targets()
+    if report:
+        targets.findings = report.get("findings") or None
+        targets.impression = report.get("impression") or None
+    if labels:
+        for i, column in enumerate(TUBE_LINE_LABELS):
+            if _known(labels.get(column)):
+                targets.tube_line[i] = float(labels[column])
+        for i, finding in enumerate(CHANGE_FINDINGS):
+            value = labels.get(change_column(finding))
+            targets.change[i] = Change.parse(str(value)).value if _known(value) else CHANGE_UNKNOWN
+    return targets
+
+
+def report_text(report: Mapping[str, Any] | None) -> str:
+    """A prior study's report as the prompt shows it."""
+    if not report:
+        return ""
+    parts = [report.get("findings") or "", report.get("impression") or ""]
+    return " ".join(part for part in parts if part)
+
+
+def studies_from_index(
+    indexed: Sequence[IndexedStudy],
+    reports: Mapping[str, Mapping[str, Any]],
+    labels: Mapping[str, Mapping[str, Any]],
+    source: str,
+    prior_reports: bool = True,
+) -> Iterator[Study]:
+    """One `Study` per indexed study, joined with its report, labels and prior."""
+    by_id = {study.study_id: study for study in indexed}
+    for entry in indexed:
+        report = reports.get(entry.study_id)
+        prior = by_id.get(entry.prior_study_id) if entry.prior_study_id else None
+        prompt = Prompt(
+            indication=(report or {}).get("indication") or "",
+            technique=(report or {}).get("technique") or "",
+            comparison=(report or {}).get("comparison") or "",
+            prior_report=report_text(reports.get(prior.study_id)) if prior and prior_reports else "",
+        )
+        yield Study(
+            study_id=entry.study_id,
+            patient_id=entry.patient_id,
+            study_datetime=entry.study_datetime,
+            images=StudyImages(
+                frontal=entry.frontal,
+                lateral=entry.lateral,
+                prior_frontal=prior.frontal if prior else None,
+            ),
+            prompt=prompt,
+            targets=targets_from_rows(report, labels.get(entry.study_id)),
+            prior_study_id=prior.study_id if prior else None,
+            source=source,
+        )
+

@@ -1,0 +1,128 @@
+"""Reading predictions and references into one table per file, keyed by `study_id`.
+
+Accepted files:
+- JSONL (`.jsonl`): one object per line. Flat columns are the contract; one level of nesting
+  is flattened too (`{"tube_line": {"ETT - Normal": 0.9}}` gives the column "ETT - Normal",
+  `{"change": {"edema": "stable"}}` gives "edema_progression").
+- CSV (`.csv`): one row per study.
+- R2Gen-style annotation JSON (`.json`, {split: [{id, report, ...}]}): text only; `id` becomes
+  `study_id`, `report` the report text. The test split may be keyed "test" or by whitespace
+  (IU X-ray's annotation.json uses four spaces).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from cxr.errors import InputError
+from cxr.types import CHANGE_FINDINGS, change_column
+
+_ID_COLUMNS = {"study_id": str, "patient_id": str}
+
+
+def _flatten(row: dict[str, Any]) -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in row.items():
+        if not isinstance(value, dict):
+            flat[key] = value
+            continue
+        for inner, inner_value in value.items():
+            name = change_column(inner) if key == "change" and inner in CHANGE_FINDINGS else inner
+            flat[name] = inner_value
+    return flat
+
+
+def _read_jsonl(path: Path) -> pd.DataFrame:
+    rows = []
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                rows.append(_flatten(json.loads(line)))
+            except (json.JSONDecodeError, AttributeError) as error:
+                raise InputError(path, f"line {number} is not a JSON object: {error}") from error
+    return pd.DataFrame(rows)
+
+
+def _split_key(splits: dict[str, Any], split: str) -> str:
+    if split in splits:
+        return split
+    if split == "test":
+        blank = [k for k in splits if not k.strip()]
+        if blank:
+            return blank[0]
+    raise InputError("annotation", f"no {split!r} split (splits: {sorted(splits)!r})")
+
+
+def _read_annotation(path: Path, split: str) -> pd.DataFrame:
+    try:
+        splits = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise InputError(path, f"not JSON: {error}") from error
+    if not isinstance(splits, dict) or not all(isinstance(v, list) for v in splits.values()):
+        raise InputError(path, "expected R2Gen-style annotation JSON: {split: [{id, report}, ...]}")
+    try:
+        entries = splits[_split_key(splits, split)]
+    except InputError as error:
+        raise InputError(path, error.reason) from error
+    return pd.DataFrame(
+        [{"study_id": str(e["id"]), "report": e.get("report", "")} for e in entries]
+    )
+
+
+def read_table(path: str | Path, split: str = "test") -> pd.DataFrame:
+    """One file as a DataFrame with a string `study_id` column, ids unique.
+
+    Args:
+        path: a .jsonl, .csv or R2Gen-style annotation .json file.
+        split: the split read from an annotation JSON ("test" also finds the blank key).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(path, "file not found")
+    suffix = path.suffix.lower()
+    if suffix == ".jsonl":
+        table = _read_jsonl(path)
+    elif suffix == ".csv":
+        table = pd.read_csv(path, dtype=_ID_COLUMNS, keep_default_na=True)
+    elif suffix == ".json":
+        table = _read_annotation(path, split)
+    else:
+        raise InputError(path, "unknown format: expected .jsonl, .csv or annotation .json")
+    if "study_id" not in table.columns:
+        raise InputError(path, "no study_id column")
+    table["study_id"] = table["study_id"].astype(str)
+    if "patient_id" in table.columns:
+        table["patient_id"] = table["patient_id"].map(lambda v: None if pd.isna(v) else str(v))
+    duplicated = table["study_id"][table["study_id"].duplicated()].unique()
+    if len(duplicated):
+        raise InputError(path, f"{len(duplicated)} study ids appear twice, e.g. {duplicated[0]!r}")
+    return table
+
+
+def split_paths(paths: str | Sequence[str]) -> list[str]:
+    """A path list from a comma-separated string or a list of (comma-separated) strings."""
+    items = [paths] if isinstance(paths, str) else list(paths)
+    return [p.strip() for item in items for p in item.split(",") if p.strip()]
+
+
+def read_joined(paths: Sequence[str], split: str = "test") -> pd.DataFrame:
+    """Several files joined on study_id (e.g. reports.jsonl and labels.csv of `cxr synth`).
+
+    A study may appear in only some files; where two files give the same column for a study,
+    the earlier file's non-missing value is kept.
+    """
+    if not paths:
+        raise InputError("--references", "no file given")
+    joined: pd.DataFrame | None = None
+    for path in paths:
+        table = read_table(path, split).set_index("study_id")
+        joined = table if joined is None else joined.combine_first(table)
+    assert joined is not None
+    return joined.reset_index()

@@ -1,0 +1,157 @@
+"""`cxr generate`: reports for every study in a DICOM folder, resumable."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import os
+from pathlib import Path
+
+from tqdm import tqdm
+
+from cxr.data.datasets.records import read_reports, studies_from_index
+from cxr.errors import CxrError
+from cxr.inference.generator import GenerationOptions, ReportGenerator
+from cxr.inference.outputs import ErrorRecord, JsonlAppender, Prediction, error_row, write_csv
+from cxr.io import index_folder
+from cxr.types import Study
+
+log = logging.getLogger(__name__)
+
+PSEUDONYM_KEY_ENV = "CXR_PSEUDONYM_KEY"
+
+
+def pseudonym(patient_id: str, key: str) -> str:
+    """A keyed hash of a patient id: stable for one key, not reversible without it."""
+    return hmac.new(key.encode(), patient_id.encode(), hashlib.sha256).hexdigest()[:16]
+
+
+def _pending(studies: list[Study], done: set[str]) -> tuple[list[Study], list[ErrorRecord]]:
+    todo, errors = [], []
+    for study in studies:
+        if study.study_id in done:
+            continue
+        if study.images.frontal is None:
+            errors.append(ErrorRecord(reason="study has no frontal image", study_id=study.study_id))
+        else:
+            todo.append(study)
+    return todo, errors
+
+
+def generate(
+    dicom_dir: Path,
+    model: Path,
+    output: Path,
+    batch_size: int = 8,
+    num_beams: int = 1,
+    temperature: float = 0.0,
+    top_p: float = 1.0,
+    max_new_tokens: int = 160,
+    repetition_penalty: float = 1.0,
+    device: str = "cpu",
+    seed: int = 0,
+    workers: int = 2,
+    cache_dir: Path | None = None,
+    prior_reports: Path | None = None,
+    sr: bool = False,
+    pseudonymize: bool = False,
+    strict: bool = False,
+) -> int:
+    """Generate reports for every study in a DICOM folder.
+
+    Indexes the folder (studies, frontal/lateral roles, priors), then writes reports.jsonl,
+    reports.csv and errors.jsonl into the output folder (and DICOM SR files with --sr).
+    Rerunning with the same output folder skips the studies already reported.
+
+    Args:
+        dicom_dir: Folder of DICOM files, searched recursively.
+        model: Model folder written by `cxr export` (or ReportModel.save_pretrained).
+        output: Output folder (-o).
+        batch_size: Studies per forward pass.
+        num_beams: Beam width; 1 is greedy.
+        temperature: Sampling temperature; 0 decodes deterministically.
+        top_p: Nucleus sampling mass when sampling.
+        max_new_tokens: Longest report generated, in tokens.
+        repetition_penalty: Hugging Face repetition penalty; 1.0 is none.
+        device: Torch device, e.g. cpu or cuda:0.
+        seed: Seed of sampling.
+        workers: Processes that read headers and decode images.
+        cache_dir: Preprocessed-image cache folder to use and fill.
+        prior_reports: JSONL of earlier reports (study_id, findings, impression) given to the
+            model as the prior report when a study's prior is in the folder.
+        sr: Also write one DICOM Comprehensive SR per study into OUTPUT/sr/.
+        pseudonymize: Replace patient ids in the outputs by a keyed hash; the key is read from
+            the environment variable CXR_PSEUDONYM_KEY.
+        strict: Exit non-zero when any file or study failed.
+    """
+    key = os.environ.get(PSEUDONYM_KEY_ENV, "")
+    if pseudonymize and not key:
+        raise CxrError(f"--pseudonymize needs a secret key in the environment variable {PSEUDONYM_KEY_ENV}")
+    output.mkdir(parents=True, exist_ok=True)
+    reports = JsonlAppender(output / "reports.jsonl")
+    done = {row["study_id"] for row in reports.existing()}
+    errors_path = output / "errors.jsonl"
+    errors_path.unlink(missing_ok=True)
+    errors = JsonlAppender(errors_path)
+
+    index = index_folder(dicom_dir, workers=workers)
+    errors.append(error_row(ErrorRecord(reason=s.reason, path=s.path)) for s in index.skipped)
+    prior_rows = read_reports(prior_reports) if prior_reports else {}
+    studies = list(studies_from_index(index.studies, prior_rows, {}, source="generate"))
+    todo, unusable = _pending(studies, done)
+    errors.append(error_row(e) for e in unusable)
+    log.info("%d studies: %d already reported, %d to do", len(studies), len(studies) - len(todo) - len(unusable), len(todo))
+
+    options = GenerationOptions(max_new_tokens, num_beams, temperature, top_p, repetition_penalty, seed=seed)
+    generator = ReportGenerator(model, device, batch_size, workers, cache_dir, options)
+    reported = failed = 0
+    with tqdm(total=len(todo), unit="study", desc="generate", disable=None) as progress:
+        for batch in generator.generate_batches(todo):
+            predictions = [r for r in batch if isinstance(r, Prediction)]
+            failures = [r for r in batch if isinstance(r, ErrorRecord)]
+            if sr:
+                failures.extend(_write_sr(output / "sr", predictions, key if pseudonymize else None))
+            if pseudonymize:
+                for prediction in predictions:
+                    prediction.patient_id = pseudonym(prediction.patient_id, key)
+            reports.append(p.to_row() for p in predictions)
+            errors.append(error_row(e) for e in failures)
+            reported += len(predictions)
+            failed += len({e.study_id for e in failures if e.study_id and e.study_id not in {p.study_id for p in predictions}})
+            progress.update(len({r.study_id for r in batch if r.study_id}))
+    write_csv(output / "reports.jsonl", output / "reports.csv")
+    failed += len(unusable)
+    log.info(
+        "reported %d, skipped %d (already done), failed %d studies, %d unreadable files; outputs in %s",
+        reported, len(done), failed, len(index.skipped), output,
+    )
+    return _exit_code(reported + len(done), failed + len(index.skipped), strict)
+
+
+def _exit_code(reported: int, failures: int, strict: bool) -> int:
+    if reported == 0:
+        log.error("no study could be reported; see errors.jsonl for the reasons")
+        return 1
+    if strict and failures:
+        log.error("%d failures and --strict was given; see errors.jsonl", failures)
+        return 1
+    return 0
+
+
+def _write_sr(folder: Path, predictions: list[Prediction], key: str | None) -> list[ErrorRecord]:
+    """Writes one DICOM SR per prediction; a study whose SR fails is recorded, not fatal."""
+    from pydicom.errors import InvalidDicomError
+
+    from cxr.inference.sr import read_headers, write_report_sr
+
+    folder.mkdir(parents=True, exist_ok=True)
+    hide = (lambda patient_id: pseudonym(patient_id, key)) if key else None
+    failures = []
+    for prediction in predictions:
+        paths = [prediction.images[slot] for slot in ("frontal", "lateral") if slot in prediction.images]
+        try:
+            write_report_sr(prediction, read_headers(paths), folder, pseudonymize=hide)
+        except (InvalidDicomError, OSError, ValueError, TypeError, AttributeError) as error:
+            failures.append(ErrorRecord(reason=f"DICOM SR not written: {error}", study_id=prediction.study_id))
+    return failures

@@ -1,0 +1,187 @@
+"""`ReportGenerator`: load a saved model once, turn batches of studies into `Prediction`s."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.data import DataLoader
+
+from cxr.data.collate import ReportCollator
+from cxr.data.dataset import ImageLoader, StudyDataset
+from cxr.data.reports import split_report
+from cxr.errors import InputError
+from cxr.inference.outputs import ErrorRecord, Prediction, call_tube_line
+from cxr.models import ReportModel
+from cxr.types import CHANGE_FINDINGS, IMAGE_SLOTS, TUBE_LINE_LABELS, Change, Study
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class GenerationOptions:
+    """How report text is decoded.
+
+    Args:
+        max_new_tokens: Longest report generated, in tokens.
+        num_beams: Beam width; 1 is greedy (or sampling with `temperature`).
+        temperature: Sampling temperature; 0 decodes deterministically (greedy or beam).
+        top_p: Nucleus sampling mass when sampling.
+        repetition_penalty: Hugging Face repetition penalty; 1.0 is none.
+        use_cache: Reuse the decoder's key/value cache between steps.
+        seed: Seed of sampling.
+    """
+
+    max_new_tokens: int = 160
+    num_beams: int = 1
+    temperature: float = 0.0
+    top_p: float = 1.0
+    repetition_penalty: float = 1.0
+    use_cache: bool = True
+    seed: int = 0
+
+    def hf_kwargs(self) -> dict[str, Any]:
+        sampling = self.temperature > 0
+        kwargs: dict[str, Any] = {
+            "max_new_tokens": self.max_new_tokens,
+            "num_beams": self.num_beams,
+            "do_sample": sampling,
+            "repetition_penalty": self.repetition_penalty,
+            "use_cache": self.use_cache,
+        }
+        if sampling:
+            kwargs.update(temperature=self.temperature, top_p=self.top_p)
+        return kwargs
+
+
+def model_fingerprint(model_dir: Path) -> str:
+    """`<folder name>@<first 12 hex of the weights' sha256>`, to tell models apart in outputs."""
+    digest = hashlib.sha256()
+    for weights in sorted(model_dir.glob("*.safetensors")):
+        with open(weights, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return f"{model_dir.resolve().name}@{digest.hexdigest()[:12]}"
+
+
+class ReportGenerator:
+    """Generates reports, tube/line calls and change calls for studies.
+
+    Args:
+        model_dir: A folder written by `ReportModel.save_pretrained` (or `cxr export`).
+        device: Torch device, e.g. cpu or cuda:0.
+        batch_size: Studies per forward pass.
+        num_workers: DataLoader processes that decode and preprocess images.
+        cache_dir: Preprocessed-image cache shared with training; none decodes every time.
+        options: Decoding options.
+    """
+
+    def __init__(
+        self,
+        model_dir: Path,
+        device: str = "cpu",
+        batch_size: int = 8,
+        num_workers: int = 0,
+        cache_dir: Path | None = None,
+        options: GenerationOptions | None = None,
+    ) -> None:
+        model_dir = Path(model_dir)
+        if not (model_dir / "config.json").is_file():
+            raise InputError(model_dir, "not a model folder (no config.json); make one with `cxr export`")
+        self.device = torch.device(device)
+        self.model = ReportModel.from_pretrained(model_dir).to(self.device).eval()
+        self.model_name = model_fingerprint(model_dir)
+        self.batch_size = batch_size
+        self.num_workers = num_workers
+        self.options = options or GenerationOptions()
+        self.load_image = ImageLoader(self.model.encoder_config.image_size, cache_dir)
+        self.collate = ReportCollator(self.model.tokenizer)
+        self.thresholds = dict(zip(TUBE_LINE_LABELS, self.model.tube_line_thresholds.tolist(), strict=True))
+
+    def generate(self, studies: Iterable[Study]) -> Iterator[Prediction | ErrorRecord]:
+        """Predictions in input order; a study that cannot be reported yields an ErrorRecord."""
+        for batch in self.generate_batches(studies):
+            yield from batch
+
+    def generate_batches(self, studies: Iterable[Study]) -> Iterator[list[Prediction | ErrorRecord]]:
+        """Like `generate`, one list per batch, so callers can write each batch durably."""
+        study_list = list(studies)
+        by_id = {study.study_id: study for study in study_list}
+        loader = DataLoader(
+            StudyDataset(study_list, self.load_image),
+            batch_size=self.batch_size,
+            num_workers=self.num_workers,
+            collate_fn=self.collate,
+        )
+        for batch in loader:
+            results: list[Prediction | ErrorRecord] = list(self._errors(batch))
+            usable = batch["image_present"][:, 0]
+            if bool(usable.any()):
+                results.extend(self.generate_batch(_select(batch, usable), by_id))
+            yield results
+
+    @staticmethod
+    def _errors(batch: dict[str, Any]) -> Iterator[ErrorRecord]:
+        for study_id, present, errors in zip(
+            batch["study_id"], batch["image_present"], batch["image_errors"], strict=True
+        ):
+            for error in errors:
+                yield ErrorRecord(reason=error, study_id=study_id)
+            if not bool(present[0]):
+                yield ErrorRecord(reason="no readable frontal image", study_id=study_id)
+
+    @torch.inference_mode()
+    def generate_batch(self, batch: dict[str, Any], studies: dict[str, Study]) -> list[Prediction]:
+        """Predictions for one collated batch whose rows all have a frontal image."""
+        started = time.perf_counter()
+        tensors = {k: v.to(self.device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+        torch.manual_seed(self.options.seed)
+        texts = self.model.generate(tensors, **self.options.hf_kwargs())
+        tube_line, change = self.model.predict_labels(tensors)
+        per_study = (time.perf_counter() - started) / len(texts)
+        has_prior = batch["image_present"][:, 2]
+        return [
+            self._prediction(studies[study_id], text, tube_line[i], change[i] if has_prior[i] else None, per_study)
+            for i, (study_id, text) in enumerate(zip(batch["study_id"], texts, strict=True))
+        ]
+
+    def _prediction(
+        self, study: Study, text: str, tube_line: torch.Tensor, change: torch.Tensor | None, seconds: float
+    ) -> Prediction:
+        findings, impression = split_report(text)
+        probs = {label: round(float(p), 6) for label, p in zip(TUBE_LINE_LABELS, tube_line, strict=True)}
+        calls, change_probs = {}, {}
+        if change is not None:
+            for finding, row in zip(CHANGE_FINDINGS, change, strict=True):
+                change_probs[finding] = {c.name.lower(): round(float(row[c.value]), 6) for c in Change}
+                calls[finding] = Change(int(row.argmax())).name.lower()
+        images = {slot: getattr(study.images, slot) for slot in IMAGE_SLOTS if getattr(study.images, slot)}
+        return Prediction(
+            study_id=study.study_id,
+            patient_id=study.patient_id,
+            findings=findings,
+            impression=impression,
+            tube_line_probs=probs,
+            tube_line_status=call_tube_line(probs, self.thresholds),
+            change=calls,
+            change_probs=change_probs,
+            prior_study_id=study.prior_study_id if change is not None else None,
+            images=images,
+            model=self.model_name,
+            seconds=seconds,
+        )
+
+
+def _select(batch: dict[str, Any], rows: torch.Tensor) -> dict[str, Any]:
+    """The rows of a collated batch where `rows` is true."""
+    keep = rows.nonzero().flatten().tolist()
+    selected: dict[str, Any] = {}
+    for key, value in batch.items():
+        selected[key] = value[rows] if isinstance(value, torch.Tensor) else [value[i] for i in keep]
+    return selected

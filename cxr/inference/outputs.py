@@ -1,0 +1,132 @@
+"""What `cxr generate` writes: one flat record per study, appended so that a run can resume.
+
+`reports.jsonl` is the record of truth: each batch's lines are written in one call, flushed and
+fsynced; on resume a trailing partial line (a kill during the write) is cut off, so every line
+is valid JSON and no study is written twice. `reports.csv` is rewritten from it at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from cxr.types import CHANGE_FINDINGS, TUBE_LINE_DEVICES, TUBE_LINE_LABELS, Change, change_column
+
+NOT_ASSESSED = ""
+
+
+@dataclass
+class Prediction:
+    """The model's output for one study, flattened by `to_row` for JSONL/CSV."""
+
+    study_id: str
+    patient_id: str
+    findings: str
+    impression: str
+    tube_line_probs: dict[str, float]
+    tube_line_status: dict[str, str]
+    change: dict[str, str]
+    change_probs: dict[str, dict[str, float]]
+    prior_study_id: str | None
+    images: dict[str, str]
+    model: str
+    seconds: float
+
+    def to_row(self) -> dict[str, Any]:
+        row: dict[str, Any] = {
+            "study_id": self.study_id,
+            "patient_id": self.patient_id,
+            "findings": self.findings,
+            "impression": self.impression,
+        }
+        row.update(self.tube_line_probs)
+        row.update({f"{device} status": status for device, status in self.tube_line_status.items()})
+        for finding in CHANGE_FINDINGS:
+            column = change_column(finding)
+            row[column] = self.change.get(finding, NOT_ASSESSED)
+            for change in Change:
+                name = change.name.lower()
+                row[f"{column}_prob_{name}"] = self.change_probs.get(finding, {}).get(name)
+        row["prior_study_id"] = self.prior_study_id
+        row.update({f"{slot}_image": path for slot, path in self.images.items()})
+        row["model"] = self.model
+        row["seconds"] = round(self.seconds, 4)
+        return row
+
+
+@dataclass
+class ErrorRecord:
+    """A file or study that could not be used, and why."""
+
+    reason: str
+    path: str | None = None
+    study_id: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def call_tube_line(probs: Mapping[str, float], thresholds: Mapping[str, float]) -> dict[str, str]:
+    """Status per device: the most probable status above its threshold, else `absent`.
+
+    The Swan-Ganz catheter has a single label: `present` or `absent`.
+    """
+    statuses = {}
+    for device, indices in TUBE_LINE_DEVICES.items():
+        labels = [TUBE_LINE_LABELS[i] for i in indices]
+        called = [label for label in labels if probs[label] >= thresholds[label]]
+        if not called:
+            statuses[device] = "absent"
+        elif len(labels) == 1:
+            statuses[device] = "present"
+        else:
+            best = max(called, key=lambda label: probs[label])
+            statuses[device] = best.split(" - ", 1)[1]
+    return statuses
+
+
+def _repair_tail(path: Path) -> None:
+    """Cuts a trailing partial line left by a kill in the middle of a write."""
+    with open(path, "rb+") as handle:
+        data = handle.read()
+        if data and not data.endswith(b"\n"):
+            handle.truncate(data.rfind(b"\n") + 1)
+
+
+class JsonlAppender:
+    """Appends records to a JSONL file durably, one batch per write."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        if path.exists():
+            _repair_tail(path)
+
+    def existing(self) -> list[dict[str, Any]]:
+        if not self.path.exists():
+            return []
+        with open(self.path, encoding="utf-8") as lines:
+            return [json.loads(line) for line in lines if line.strip()]
+
+    def append(self, records: Iterable[Mapping[str, Any]]) -> None:
+        text = "".join(json.dumps(record, ensure_ascii=False) + "\n" for record in records)
+        if not text:
+            return
+        with open(self.path, "a", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+
+
+def error_row(error: ErrorRecord) -> dict[str, Any]:
+    return {key: value for key, value in asdict(error).items() if value not in (None, {})}
+
+
+def write_csv(jsonl: Path, csv: Path) -> int:
+    """Rewrites the CSV from the JSONL; returns the number of rows."""
+    rows = JsonlAppender(jsonl).existing()
+    pd.DataFrame(rows).to_csv(csv, index=False)
+    return len(rows)

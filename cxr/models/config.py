@@ -1,0 +1,176 @@
+"""Configuration records of the report model, one small dataclass per part.
+
+They hold plain types, str Enums and dicts only, so LightningCLI/jsonargparse builds them
+from YAML and `ReportModel.save_pretrained` writes them to JSON. The defaults describe the
+tiny CPU model of `configs/experiment/demo.yaml`: a ResNet-10 at 128 px, an MLP connector
+and a 4-layer, 256-wide GPT-2 trained from scratch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from cxr.types import TUBE_LINE_LABELS
+
+
+class FreezeMode(str, Enum):
+    """Which image-encoder weights train."""
+
+    TRAIN = "train"
+    FROZEN = "frozen"
+    LAST_N = "last_n"
+
+
+class ConnectorKind(str, Enum):
+    """How encoder tokens become decoder-width visual tokens."""
+
+    LINEAR = "linear"
+    MLP = "mlp"
+    ATTENTION_POOL = "attention_pool"
+
+
+class DecoderKind(str, Enum):
+    """How the text decoder sees the image.
+
+    `causal_lm` puts the visual tokens in the input sequence of a decoder-only language
+    model; `cross_attention` is the VisionEncoderDecoder-style baseline whose decoder
+    attends to them through cross-attention layers.
+    """
+
+    CAUSAL_LM = "causal_lm"
+    CROSS_ATTENTION = "cross_attention"
+
+
+class HeadPool(str, Enum):
+    """How a label head pools one image's tokens into a vector."""
+
+    MEAN = "mean"
+    ATTENTION = "attention"
+
+
+@dataclass
+class EncoderConfig:
+    """The image encoder shared by the frontal, lateral and prior-frontal slots.
+
+    Attributes:
+        name: timm model name, created with `pretrained=False, num_classes=0, in_chans=1`.
+        weights: Local weights for the timm model: a .safetensors/.pth/.bin file or a folder
+            in timm's Hugging Face layout (config.json + model.safetensors). 3-channel stems
+            are adapted to one channel by timm.
+        hf_path: Local folder of a Hugging Face vision model (e.g. RAD-DINO), loaded with
+            `AutoModel.from_pretrained(..., local_files_only=True)` instead of timm.
+        hf_model_type: Hugging Face model type built from `hf_arch` with random weights
+            (what `save_pretrained` records for an `hf_path` encoder).
+        hf_arch: Architecture fields for `hf_model_type`.
+        timm_kwargs: Extra keyword arguments for `timm.create_model` (e.g. img_size).
+        freeze: train, frozen, or last_n (only the last `trainable_blocks` blocks train).
+        trainable_blocks: Number of final blocks that train when freeze is last_n.
+        image_size: Side of the square input the model is built for (sizes the
+            spatial position embedding of CNN feature maps; other sizes are interpolated).
+        pixel_mean: Mean subtracted from [0, 1] pixels before the encoder.
+        pixel_std: Standard deviation the centred pixels are divided by.
+    """
+
+    name: str = "resnet10t"
+    weights: str | None = None
+    hf_path: str | None = None
+    hf_model_type: str | None = None
+    hf_arch: dict[str, Any] = field(default_factory=dict)
+    timm_kwargs: dict[str, Any] = field(default_factory=dict)
+    freeze: FreezeMode = FreezeMode.TRAIN
+    trainable_blocks: int = 0
+    image_size: int = 128
+    pixel_mean: float = 0.5
+    pixel_std: float = 0.25
+
+
+@dataclass
+class ConnectorConfig:
+    """Maps encoder tokens of all image slots to the decoder's width.
+
+    Attributes:
+        kind: linear, mlp (two layers with GELU) or attention_pool (`num_queries` learned
+            queries attend to all image tokens).
+        num_queries: Visual tokens produced by attention_pool.
+        num_heads: Attention heads of attention_pool.
+        dropout: Dropout on the visual tokens.
+    """
+
+    kind: ConnectorKind = ConnectorKind.MLP
+    num_queries: int = 32
+    num_heads: int = 4
+    dropout: float = 0.0
+
+
+@dataclass
+class LoraSettings:
+    """Low-rank adapters on the decoder (through peft); the decoder's own weights freeze.
+
+    Attributes:
+        r: Rank of the adapters.
+        alpha: Scaling numerator (lora_alpha).
+        dropout: Dropout on the adapter input.
+        target_modules: Module names to adapt; None lets peft pick its default for the
+            architecture, ["all-linear"] adapts every linear layer.
+    """
+
+    r: int = 8
+    alpha: int = 16
+    dropout: float = 0.05
+    target_modules: list[str] | None = None
+
+
+def _tiny_gpt2_arch() -> dict[str, Any]:
+    return {"n_layer": 4, "n_embd": 256, "n_head": 4, "n_positions": 1024}
+
+
+@dataclass
+class DecoderConfig:
+    """The text decoder.
+
+    Attributes:
+        kind: causal_lm (visual tokens between prompt and report in the input sequence) or
+            cross_attention (VisionEncoderDecoder-style baseline).
+        path: Local folder of a pretrained Hugging Face causal LM; None builds one from
+            `model_type` and `arch` with random weights.
+        model_type: Hugging Face model type used when `path` is None (gpt2, llama, ...).
+        arch: Architecture fields for `model_type` (vocabulary size and special token ids
+            come from the tokenizer).
+        lora: Low-rank adapters; None trains the whole decoder.
+        attn_implementation: Hugging Face attention implementation (sdpa, eager, ...).
+        dtype: Weight dtype for a pretrained decoder (e.g. bfloat16); None keeps float32.
+        gradient_checkpointing: Recompute decoder activations in backward to save memory.
+    """
+
+    kind: DecoderKind = DecoderKind.CAUSAL_LM
+    path: str | None = None
+    model_type: str = "gpt2"
+    arch: dict[str, Any] = field(default_factory=_tiny_gpt2_arch)
+    lora: LoraSettings | None = None
+    attn_implementation: str | None = "sdpa"
+    dtype: str | None = None
+    gradient_checkpointing: bool = False
+
+
+def _default_thresholds() -> list[float]:
+    return [0.5] * len(TUBE_LINE_LABELS)
+
+
+@dataclass
+class HeadsConfig:
+    """The tube/line and change heads.
+
+    Attributes:
+        hidden: Width of each head's hidden layer.
+        dropout: Dropout before each head's output layer.
+        pool: How a head pools an image's tokens (mean or attention with a learned query).
+        tube_line_thresholds: Probability above which each tube/line label counts as
+            present, in TUBE_LINE_LABELS order (saved with the model for inference).
+    """
+
+    hidden: int = 256
+    dropout: float = 0.1
+    pool: HeadPool = HeadPool.ATTENTION
+    tube_line_thresholds: list[float] = field(default_factory=_default_thresholds)

@@ -1,0 +1,248 @@
+"""Text decoders: a Hugging Face causal LM that reads visual tokens, built or loaded locally.
+
+`CausalLMDecoder` places the visual tokens in the language model's input sequence:
+[prompt][visual tokens][report]. `CrossAttentionDecoder` is the baseline in the style of
+`VisionEncoderDecoderModel`: the sequence is [prompt][report] and every layer
+cross-attends to the visual tokens. Both compute logits for the report positions only and
+generate through Hugging Face `generate` with `inputs_embeds` and the KV cache.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from transformers import (
+    AutoConfig,
+    AutoModelForCausalLM,
+    GenerationConfig,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+)
+
+from cxr.errors import InputError
+from cxr.models.config import DecoderConfig, DecoderKind, LoraSettings
+
+log = logging.getLogger(__name__)
+
+
+class TextDecoder(nn.Module):
+    """A Hugging Face causal LM with the visual tokens as extra input."""
+
+    def __init__(self, language_model: PreTrainedModel) -> None:
+        super().__init__()
+        self.language_model = language_model
+        parameters = inspect.signature(language_model.forward).parameters
+        self._keeps_logits = "logits_to_keep" in parameters
+
+    @property
+    def hidden_size(self) -> int:
+        return int(self.language_model.get_input_embeddings().embedding_dim)
+
+    def embed(self, token_ids: torch.Tensor) -> torch.Tensor:
+        """Input embeddings [B, T, D] of token ids [B, T]."""
+        return self.language_model.get_input_embeddings()(token_ids)  # type: ignore[no-any-return]
+
+    def _logits_of_last(self, count: int, **inputs: Any) -> torch.Tensor:
+        """Logits of the last `count` positions of the sequence."""
+        if self._keeps_logits:
+            inputs["logits_to_keep"] = count
+        logits = self.language_model(**inputs, use_cache=False).logits
+        return logits[:, -count:]  # type: ignore[no-any-return]
+
+    def report_logits(
+        self,
+        prompt_embeds: torch.Tensor,
+        prompt_mask: torch.Tensor,
+        visual_tokens: torch.Tensor,
+        report_embeds: torch.Tensor,
+        report_mask: torch.Tensor,
+    ) -> torch.Tensor:
+        """Logits [B, Tr, vocab]; position t predicts report token t."""
+        raise NotImplementedError
+
+    def generate_ids(
+        self,
+        prompt_embeds: torch.Tensor,
+        prompt_mask: torch.Tensor,
+        visual_tokens: torch.Tensor,
+        generation_config: GenerationConfig,
+    ) -> torch.Tensor:
+        """New token ids [B, n] after the prompt (and visual tokens)."""
+        raise NotImplementedError
+
+
+def _position_ids(mask: torch.Tensor) -> torch.Tensor:
+    """Positions that ignore left padding: the first real token is position 0."""
+    return torch.arange(mask.shape[1]).expand_as(mask)
+
+
+class CausalLMDecoder(TextDecoder):
+    """Sequence [prompt][visual tokens][report] through a decoder-only language model."""
+
+    def report_logits(
+        self,
+        prompt_embeds: torch.Tensor,
+        prompt_mask: torch.Tensor,
+        visual_tokens: torch.Tensor,
+        report_embeds: torch.Tensor,
+        report_mask: torch.Tensor,
+    ) -> torch.Tensor:
+        visual_mask = prompt_mask.new_ones(visual_tokens.shape[:2])
+        embeds = torch.cat([prompt_embeds, visual_tokens.to(prompt_embeds.dtype), report_embeds], dim=1)
+        mask = torch.cat([prompt_mask, visual_mask, report_mask], dim=1)
+        report_length = report_embeds.shape[1]
+        logits = self._logits_of_last(
+            report_length + 1,
+            inputs_embeds=embeds,
+            attention_mask=mask,
+            position_ids=_position_ids(mask),
+        )
+        return logits[:, :-1]
+
+    def generate_ids(
+        self,
+        prompt_embeds: torch.Tensor,
+        prompt_mask: torch.Tensor,
+        visual_tokens: torch.Tensor,
+        generation_config: GenerationConfig,
+    ) -> torch.Tensor:
+        visual_mask = prompt_mask.new_ones(visual_tokens.shape[:2])
+        embeds = torch.cat([prompt_embeds, visual_tokens.to(prompt_embeds.dtype)], dim=1)
+        mask = torch.cat([prompt_mask, visual_mask], dim=1)
+        return self.language_model.generate(  # type: ignore[no-any-return,operator]
+            inputs_embeds=embeds,
+            attention_mask=mask,
+            position_ids=_position_ids(mask),
+            generation_config=generation_config,
+        )
+
+
+class CrossAttentionDecoder(TextDecoder):
+    """Sequence [prompt][report]; every layer cross-attends to the visual tokens."""
+
+    def report_logits(
+        self,
+        prompt_embeds: torch.Tensor,
+        prompt_mask: torch.Tensor,
+        visual_tokens: torch.Tensor,
+        report_embeds: torch.Tensor,
+        report_mask: torch.Tensor,
+    ) -> torch.Tensor:
+        embeds = torch.cat([prompt_embeds, report_embeds], dim=1)
+        mask = torch.cat([prompt_mask, report_mask], dim=1)
+        report_length = report_embeds.shape[1]
+        logits = self._logits_of_last(
+            report_length + 1,
+            inputs_embeds=embeds,
+            attention_mask=mask,
+            position_ids=_position_ids(mask),
+            encoder_hidden_states=visual_tokens.to(prompt_embeds.dtype),
+        )
+        return logits[:, :-1]
+
+    def generate_ids(
+        self,
+        prompt_embeds: torch.Tensor,
+        prompt_mask: torch.Tensor,
+        visual_tokens: torch.Tensor,
+        generation_config: GenerationConfig,
+    ) -> torch.Tensor:
+        return self.language_model.generate(  # type: ignore[no-any-return,operator]
+            inputs_embeds=prompt_embeds,
+            attention_mask=prompt_mask,
+            position_ids=_position_ids(prompt_mask),
+            encoder_hidden_states=visual_tokens.to(prompt_embeds.dtype),
+            generation_config=generation_config,
+        )
+
+
+def build_decoder(config: DecoderConfig, tokenizer: PreTrainedTokenizerBase) -> TextDecoder:
+    """The decoder of `config`, with its vocabulary and special tokens matching `tokenizer`."""
+    cross_attention = config.kind == DecoderKind.CROSS_ATTENTION
+    if config.path is not None:
+        language_model = _load_language_model(config, cross_attention)
+    else:
+        language_model = _build_language_model(config, tokenizer, cross_attention)
+    if cross_attention and not _has_cross_attention(language_model):
+        raise InputError(
+            config.path or config.model_type,
+            "this model type has no cross-attention layers; use kind causal_lm",
+        )
+    _match_tokenizer(language_model, tokenizer)
+    if config.gradient_checkpointing:
+        language_model.gradient_checkpointing_enable()
+    if config.lora is not None:
+        _add_lora(language_model, config.lora)
+    decoder_class = CrossAttentionDecoder if cross_attention else CausalLMDecoder
+    return decoder_class(language_model)
+
+
+def _has_cross_attention(language_model: PreTrainedModel) -> bool:
+    accepts = "encoder_hidden_states" in inspect.signature(language_model.forward).parameters
+    return accepts and bool(getattr(language_model.config, "add_cross_attention", False))
+
+
+def _build_language_model(
+    config: DecoderConfig, tokenizer: PreTrainedTokenizerBase, cross_attention: bool
+) -> PreTrainedModel:
+    special = {
+        "vocab_size": len(tokenizer),
+        "bos_token_id": tokenizer.bos_token_id,
+        "eos_token_id": tokenizer.eos_token_id,
+        "pad_token_id": tokenizer.pad_token_id,
+    }
+    extra = {"add_cross_attention": True} if cross_attention else {}
+    hf_config = AutoConfig.for_model(config.model_type, **{**config.arch, **special, **extra})
+    kwargs = {} if config.attn_implementation is None else {"attn_implementation": config.attn_implementation}
+    return AutoModelForCausalLM.from_config(hf_config, **kwargs)  # type: ignore[no-any-return]
+
+
+def _load_language_model(config: DecoderConfig, cross_attention: bool) -> PreTrainedModel:
+    path = Path(config.path or "")
+    if not path.is_dir():
+        raise InputError(path, "decoder path must be a local folder holding a Hugging Face causal LM")
+    kwargs: dict[str, Any] = {"local_files_only": True}
+    if config.attn_implementation is not None:
+        kwargs["attn_implementation"] = config.attn_implementation
+    if config.dtype is not None:
+        kwargs["dtype"] = getattr(torch, config.dtype)
+    if cross_attention:
+        kwargs["add_cross_attention"] = True
+    try:
+        return AutoModelForCausalLM.from_pretrained(path, **kwargs)  # type: ignore[no-any-return]
+    except (OSError, ValueError) as error:
+        raise InputError(path, f"cannot load a causal language model: {error}") from error
+
+
+def _match_tokenizer(language_model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> None:
+    """Grows the embedding table for tokens the tokenizer added (e.g. a pad token)."""
+    if len(tokenizer) > language_model.get_input_embeddings().num_embeddings:
+        language_model.resize_token_embeddings(len(tokenizer))
+    for name in ("pad_token_id", "eos_token_id", "bos_token_id"):
+        if getattr(language_model.config, name, None) is None:
+            setattr(language_model.config, name, getattr(tokenizer, name))
+
+
+def _add_lora(language_model: PreTrainedModel, settings: LoraSettings) -> None:
+    """Injects LoRA adapters in place; afterwards only adapter weights train."""
+    from peft import LoraConfig, inject_adapter_in_model
+    from transformers.pytorch_utils import Conv1D
+
+    lora_config = LoraConfig(
+        r=settings.r,
+        lora_alpha=settings.alpha,
+        lora_dropout=settings.dropout,
+        target_modules=settings.target_modules,
+        # GPT-2 style Conv1D layers store their weight transposed.
+        fan_in_fan_out=any(isinstance(module, Conv1D) for module in language_model.modules()),
+    )
+    inject_adapter_in_model(lora_config, language_model)
+    for name, parameter in language_model.named_parameters():
+        parameter.requires_grad_("lora_" in name)
+    trainable = sum(p.numel() for p in language_model.parameters() if p.requires_grad)
+    log.info("decoder: LoRA r=%d, %d trainable parameters", settings.r, trainable)

@@ -1,0 +1,211 @@
+"""The image encoder: any timm model (or a local Hugging Face vision model) as patch tokens.
+
+One encoder is shared by every image slot. It normalises [0, 1] single-channel pixels,
+runs the backbone's `forward_features` and returns one token per patch (CNN feature maps
+are flattened row by row and get a learned spatial position embedding, since, unlike ViT
+tokens, they carry no absolute position). Single-channel input is handled once, at build
+time: timm creates the stem with `in_chans=1` and adapts 3-channel weights when loading;
+a Hugging Face model's first 3-channel convolution is summed over its input channels.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+from typing import Any
+
+import timm
+import torch
+import torch.nn.functional as F
+from timm.models import group_parameters
+from torch import nn
+
+from cxr.errors import InputError
+from cxr.models.config import EncoderConfig, FreezeMode
+
+log = logging.getLogger(__name__)
+
+# timm parameter groups made only of these (final norm, pooling head) always train with last_n.
+_TIMM_TAIL_GROUP = re.compile(r"^(norm|fc_norm|head|final_conv|conv_head|bn2)\b")
+
+
+class ImageEncoder(nn.Module):
+    """Turns images [N, 1, H, W] in [0, 1] into tokens [N, T, C]."""
+
+    def __init__(self, config: EncoderConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.backbone, self.is_hf = _build_backbone(config)
+        self.hf_config: Any = getattr(self.backbone, "config", None) if self.is_hf else None
+        _apply_freeze(self.backbone, config, self.is_hf)
+        feature_map = self._probe(config.image_size)
+        self.feature_dim = int(feature_map.shape[1] if feature_map.ndim == 4 else feature_map.shape[-1])
+        self.spatial_position: nn.Parameter | None = None
+        if feature_map.ndim == 4:
+            grid = feature_map.shape[-2:]
+            self.spatial_position = nn.Parameter(torch.zeros(1, self.feature_dim, *grid))
+            nn.init.trunc_normal_(self.spatial_position, std=0.02)
+        self.num_tokens = self._count_tokens(feature_map)
+
+    @staticmethod
+    def _count_tokens(feature_map: torch.Tensor) -> int:
+        if feature_map.ndim == 4:
+            return int(feature_map.shape[-2] * feature_map.shape[-1])
+        return int(feature_map.shape[1])
+
+    @torch.no_grad()
+    def _probe(self, image_size: int) -> torch.Tensor:
+        was_training = self.backbone.training
+        self.backbone.eval()
+        feature_map = self._features(torch.zeros(1, 1, image_size, image_size))
+        self.backbone.train(was_training)
+        return feature_map
+
+    def _features(self, pixels: torch.Tensor) -> torch.Tensor:
+        if self.is_hf:
+            return self.backbone(pixel_values=pixels).last_hidden_state  # type: ignore[no-any-return]
+        return self.backbone.forward_features(pixels)  # type: ignore[no-any-return]
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """Tokens [N, T, C] of images [N, 1, H, W] with pixels in [0, 1], bright = dense."""
+        pixels = (images - self.config.pixel_mean) / self.config.pixel_std
+        features = self._features(pixels)
+        if features.ndim == 3:
+            return features
+        if self.spatial_position is not None:
+            position = self.spatial_position
+            if position.shape[-2:] != features.shape[-2:]:
+                position = F.interpolate(position, size=features.shape[-2:], mode="bilinear")
+            features = features + position.to(features.dtype)
+        return features.flatten(2).transpose(1, 2)
+
+    def train(self, mode: bool = True) -> ImageEncoder:
+        """Keeps a fully frozen backbone in eval mode (batch-norm statistics stay as loaded)."""
+        super().train(mode)
+        if self.config.freeze == FreezeMode.FROZEN:
+            self.backbone.eval()
+        return self
+
+
+def _build_backbone(config: EncoderConfig) -> tuple[nn.Module, bool]:
+    """The backbone and whether it is a Hugging Face model."""
+    if config.hf_path is not None:
+        return _load_hf_vision_model(Path(config.hf_path)), True
+    if config.hf_model_type is not None:
+        return _build_hf_vision_model(config.hf_model_type, config.hf_arch), True
+    return _build_timm_model(config), False
+
+
+def _build_timm_model(config: EncoderConfig) -> nn.Module:
+    kwargs: dict[str, Any] = {"num_classes": 0, "in_chans": 1, **config.timm_kwargs}
+    if config.weights is None:
+        return timm.create_model(config.name, pretrained=False, **kwargs)
+    weights = Path(config.weights)
+    if weights.is_dir():
+        overlay = {"source": "local-dir", "file": str(weights)}
+    elif weights.is_file():
+        overlay = {"file": str(weights)}
+    else:
+        raise InputError(weights, "encoder weights not found (expected a file or a folder)")
+    try:
+        model = timm.create_model(config.name, pretrained=True, pretrained_cfg_overlay=overlay, **kwargs)
+    except (RuntimeError, KeyError, ValueError, OSError) as error:
+        raise InputError(weights, f"cannot load weights into timm model {config.name!r}: {error}") from error
+    log.info("encoder %s: weights loaded from %s", config.name, weights)
+    return model
+
+
+def _load_hf_vision_model(path: Path) -> nn.Module:
+    from transformers import AutoModel
+
+    if not path.is_dir():
+        raise InputError(path, "hf_path must be a local folder holding a Hugging Face vision model")
+    try:
+        model = AutoModel.from_pretrained(path, local_files_only=True)
+    except (OSError, ValueError) as error:
+        raise InputError(path, f"cannot load a Hugging Face vision model: {error}") from error
+    model = getattr(model, "vision_model", model)
+    _adapt_hf_to_one_channel(model)
+    return model  # type: ignore[no-any-return]
+
+
+def _build_hf_vision_model(model_type: str, arch: dict[str, Any]) -> nn.Module:
+    from transformers import AutoConfig, AutoModel
+
+    hf_config = AutoConfig.for_model(model_type, **{**arch, "num_channels": 1})
+    model = AutoModel.from_config(hf_config)
+    return getattr(model, "vision_model", model)  # type: ignore[no-any-return]
+
+
+def _adapt_hf_to_one_channel(model: nn.Module) -> None:
+    """Sums the first 3-channel convolution over its input channels (as timm does)."""
+    for parent in model.modules():
+        for child_name, child in parent.named_children():
+            if isinstance(child, nn.Conv2d) and child.in_channels == 3:
+                gray = nn.Conv2d(
+                    1,
+                    child.out_channels,
+                    child.kernel_size,  # type: ignore[arg-type]
+                    child.stride,  # type: ignore[arg-type]
+                    child.padding,  # type: ignore[arg-type]
+                    child.dilation,  # type: ignore[arg-type]
+                    child.groups,
+                    child.bias is not None,
+                )
+                with torch.no_grad():
+                    gray.weight.copy_(child.weight.sum(dim=1, keepdim=True))
+                    if child.bias is not None and gray.bias is not None:
+                        gray.bias.copy_(child.bias)
+                setattr(parent, child_name, gray)
+                _set_num_channels(model)
+                return
+
+
+def _set_num_channels(model: nn.Module) -> None:
+    """Hugging Face embeddings check `num_channels` against the input; it is now 1."""
+    for module in model.modules():
+        if getattr(module, "num_channels", None) == 3:
+            module.num_channels = 1
+    config = getattr(model, "config", None)
+    if config is not None and hasattr(config, "num_channels"):
+        config.num_channels = 1
+
+
+def _apply_freeze(backbone: nn.Module, config: EncoderConfig, is_hf: bool) -> None:
+    if config.freeze == FreezeMode.TRAIN:
+        return
+    backbone.requires_grad_(False)
+    if config.freeze == FreezeMode.FROZEN:
+        return
+    names = _hf_last_blocks(backbone, config.trainable_blocks) if is_hf else _timm_last_blocks(
+        backbone, config.trainable_blocks
+    )
+    parameters = dict(backbone.named_parameters())
+    for name in names:
+        parameters[name].requires_grad_(True)
+    log.info("encoder: %d of %d parameter tensors train", len(names), len(parameters))
+
+
+def _timm_last_blocks(backbone: nn.Module, count: int) -> list[str]:
+    """Parameter names of the last `count` timm blocks (stages for CNNs) and the final norm."""
+    matcher = backbone.group_matcher(coarse=True)  # type: ignore[operator]
+    groups = [names for _, names in sorted(group_parameters(backbone, matcher).items())]
+    tail: list[str] = []
+    while groups and all(_TIMM_TAIL_GROUP.match(name) for name in groups[-1]):
+        tail += groups.pop()
+    chosen = groups[-count:] if count > 0 else []
+    return tail + [name for names in chosen for name in names]
+
+
+def _hf_last_blocks(backbone: nn.Module, count: int) -> list[str]:
+    """Parameter names of the last `count` layers of the longest layer list, and what follows it."""
+    lists = [(name, module) for name, module in backbone.named_modules() if isinstance(module, nn.ModuleList)]
+    if not lists:
+        raise InputError("encoder", "freeze last_n needs a model with a list of layers")
+    list_name, layers = max(lists, key=lambda item: len(item[1]))
+    first_trained = max(len(layers) - count, 0)
+    names = list(dict(backbone.named_parameters()))
+    prefixes = tuple(f"{list_name}.{index}." for index in range(first_trained, len(layers)))
+    last_index = max(i for i, name in enumerate(names) if name.startswith(f"{list_name}."))
+    return [name for i, name in enumerate(names) if name.startswith(prefixes) or i > last_index]

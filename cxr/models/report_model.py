@@ -1,0 +1,394 @@
+"""The report model: images + prompt -> report text, tube/line logits, change logits.
+
+Data flow for one batch (see `cxr.data` for how batches are made):
+
+    images [B, 3, 1, H, W] (frontal, lateral, prior_frontal)
+      -> shared ImageEncoder on the present images only -> tokens [B, 3, T, C]
+      -> absent slots replaced by a learned per-slot "missing" token
+      -> + role embedding per slot -> Connector -> visual tokens [B, V, D]
+      -> TextDecoder: [prompt][visual][report] (causal_lm) or cross-attention baseline
+    TubeLineHead reads the frontal slot's tokens; ChangeHead the frontal and prior slots'.
+
+`save_pretrained` writes config.json + model.safetensors + tokenizer/; `from_pretrained`
+rebuilds the architecture from config.json alone (no pretrained paths are needed any
+more) and loads the weights with safetensors, so loading never unpickles.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, dataclass, fields, is_dataclass, replace
+from enum import Enum
+from pathlib import Path
+from typing import Any, Union, get_args, get_origin, get_type_hints
+
+import safetensors.torch
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import GenerationConfig
+
+from cxr.data.tokenizer import load_tokenizer
+from cxr.errors import InputError
+from cxr.models.config import (
+    ConnectorConfig,
+    DecoderConfig,
+    EncoderConfig,
+    HeadsConfig,
+)
+from cxr.models.connectors import Connector
+from cxr.models.decoders import build_decoder
+from cxr.models.encoders import ImageEncoder
+from cxr.models.heads import ChangeHead, TubeLineHead
+from cxr.types import IMAGE_SLOTS, TUBE_LINE_LABELS
+
+log = logging.getLogger(__name__)
+
+Batch = dict[str, torch.Tensor]
+
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+TOKENIZER_DIR = "tokenizer"
+FORMAT = "cxr-report-model"
+FORMAT_VERSION = 1
+
+_FRONTAL = IMAGE_SLOTS.index("frontal")
+_PRIOR = IMAGE_SLOTS.index("prior_frontal")
+
+
+@dataclass
+class ReportModelOutput:
+    """What one forward pass gives.
+
+    Attributes:
+        lm_loss: Mean cross-entropy over the report tokens of the batch (0 with a graph
+            when no study has a report).
+        tube_line_logits: [B, 11] in TUBE_LINE_LABELS order.
+        change_logits: [B, 5, 3]: CHANGE_FINDINGS x (improving, stable, worsening).
+        change_available: [B] bool, the study has both a current frontal and a prior.
+        report_token_count: Number of report tokens lm_loss averages over.
+    """
+
+    lm_loss: torch.Tensor
+    tube_line_logits: torch.Tensor
+    change_logits: torch.Tensor
+    change_available: torch.Tensor
+    report_token_count: torch.Tensor
+
+
+class ReportModel(nn.Module):
+    """Writes the report, judges tube/line placement and detects change against the prior.
+
+    Args:
+        encoder: Image encoder settings (timm model, local weights, freezing).
+        connector: How image tokens become the decoder's visual tokens.
+        decoder: Text decoder settings (built from config or loaded from a local path).
+        heads: Tube/line and change head settings.
+        tokenizer: The report tokenizer (a Hugging Face tokenizer with pad and eos tokens);
+            injected by the caller, it is saved with the model.
+    """
+
+    def __init__(
+        self,
+        encoder: EncoderConfig | None = None,
+        connector: ConnectorConfig | None = None,
+        decoder: DecoderConfig | None = None,
+        heads: HeadsConfig | None = None,
+        tokenizer: Any = None,
+    ) -> None:
+        super().__init__()
+        if tokenizer is None:
+            raise ValueError("ReportModel needs a tokenizer (see cxr.data.tokenizer.load_tokenizer)")
+        self.encoder_config = encoder or EncoderConfig()
+        self.connector_config = connector or ConnectorConfig()
+        self.decoder_config = decoder or DecoderConfig()
+        self.heads_config = heads or HeadsConfig()
+        if len(self.heads_config.tube_line_thresholds) != len(TUBE_LINE_LABELS):
+            raise ValueError(f"heads.tube_line_thresholds needs {len(TUBE_LINE_LABELS)} values")
+        self.tokenizer = tokenizer
+        self.image_encoder = ImageEncoder(self.encoder_config)
+        self.text_decoder = build_decoder(self.decoder_config, tokenizer)
+        feature_dim = self.image_encoder.feature_dim
+        self.role_embedding = nn.Parameter(torch.randn(len(IMAGE_SLOTS), feature_dim) * 0.02)
+        self.missing_image = nn.Parameter(torch.randn(len(IMAGE_SLOTS), feature_dim) * 0.02)
+        self.connector = Connector(self.connector_config, feature_dim, self.text_decoder.hidden_size)
+        self.tube_line_head = TubeLineHead(self.heads_config, feature_dim)
+        self.change_head = ChangeHead(self.heads_config, feature_dim)
+
+    # ----------------------------------------------------------------- images
+
+    def encode_images(self, images: torch.Tensor, image_present: torch.Tensor) -> torch.Tensor:
+        """Tokens [B, 3, T, C] of every slot; absent slots hold their learned missing token."""
+        batch_size, slots = images.shape[:2]
+        flat_images = images.flatten(0, 1)
+        present = image_present.bool().flatten()
+        num_tokens, feature_dim = self.image_encoder.num_tokens, self.image_encoder.feature_dim
+        tokens = self.missing_image.new_zeros(batch_size * slots, num_tokens, feature_dim)
+        if bool(present.any()):
+            # Only present images go through the encoder; absent slots are filled below.
+            encoded = self.image_encoder(flat_images[present])
+            tokens = tokens.to(encoded.dtype).index_put((present.nonzero().squeeze(1),), encoded)
+        missing = self.missing_image.repeat(batch_size, 1).unsqueeze(1).to(tokens.dtype)
+        tokens = torch.where(present[:, None, None], tokens, missing)
+        return tokens.view(batch_size, slots, num_tokens, feature_dim)
+
+    def visual_tokens(self, slot_tokens: torch.Tensor) -> torch.Tensor:
+        """Decoder-width visual tokens [B, V, D] of the slot tokens [B, 3, T, C]."""
+        with_roles = slot_tokens + self.role_embedding[None, :, None, :].to(slot_tokens.dtype)
+        return self.connector(with_roles.flatten(1, 2))  # type: ignore[no-any-return]
+
+    def _label_logits(
+        self, slot_tokens: torch.Tensor, image_present: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        frontal, prior = slot_tokens[:, _FRONTAL], slot_tokens[:, _PRIOR]
+        tube_line_logits = self.tube_line_head(frontal)
+        change_logits = self.change_head(frontal, prior)
+        present = image_present.bool()
+        return tube_line_logits, change_logits, present[:, _FRONTAL] & present[:, _PRIOR]
+
+    # ------------------------------------------------------------------ train
+
+    def forward(self, batch: Batch) -> ReportModelOutput:
+        """Report LM loss and label logits of a collated batch (see cxr.data.collate)."""
+        slot_tokens = self.encode_images(batch["images"], batch["image_present"])
+        visual = self.visual_tokens(slot_tokens)
+        lm_loss, token_count = self._report_loss(batch, visual)
+        tube_line_logits, change_logits, change_available = self._label_logits(
+            slot_tokens, batch["image_present"]
+        )
+        return ReportModelOutput(
+            lm_loss=lm_loss,
+            tube_line_logits=tube_line_logits,
+            change_logits=change_logits,
+            change_available=change_available,
+            report_token_count=token_count,
+        )
+
+    def _report_loss(self, batch: Batch, visual: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean cross-entropy over report tokens whose mask is 1, and their count."""
+        report_mask = batch["report_mask"]
+        rows = report_mask.bool().any(dim=1).nonzero().squeeze(1)
+        if rows.numel() == 0:
+            # Keep the decoder in the graph (DDP expects every parameter to get a gradient).
+            rows = rows.new_zeros(1)
+        prompt_ids, prompt_mask = _trim_left_padding(batch["prompt_ids"][rows], batch["prompt_mask"][rows])
+        report_ids, report_mask = _trim_right_padding(batch["report_ids"][rows], report_mask[rows])
+        logits = self.text_decoder.report_logits(
+            self.text_decoder.embed(prompt_ids),
+            prompt_mask,
+            visual[rows],
+            self.text_decoder.embed(report_ids),
+            report_mask,
+        )
+        token_loss = F.cross_entropy(logits.float().flatten(0, 1), report_ids.flatten(), reduction="none")
+        weights = report_mask.flatten().to(token_loss.dtype)
+        token_count = weights.sum()
+        return (token_loss * weights).sum() / token_count.clamp(min=1.0), token_count
+
+    # -------------------------------------------------------------- inference
+
+    @torch.no_grad()
+    def predict_labels(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        """Tube/line probabilities [B, 11] and change probabilities [B, 5, 3], without the decoder.
+
+        Change probabilities of studies without a prior (or without a frontal) are NaN.
+        """
+        slot_tokens = self.encode_images(batch["images"], batch["image_present"])
+        tube_line_logits, change_logits, change_available = self._label_logits(
+            slot_tokens, batch["image_present"]
+        )
+        change_probs = change_logits.float().softmax(dim=-1)
+        change_probs = change_probs.masked_fill(~change_available[:, None, None], float("nan"))
+        return tube_line_logits.float().sigmoid(), change_probs
+
+    @property
+    def tube_line_thresholds(self) -> torch.Tensor:
+        """Per-label probability thresholds [11] from the heads config."""
+        return torch.tensor(self.heads_config.tube_line_thresholds)
+
+    @torch.no_grad()
+    def generate_ids(
+        self,
+        batch: Batch,
+        max_new_tokens: int = 128,
+        num_beams: int = 1,
+        do_sample: bool = False,
+        temperature: float = 1.0,
+        top_p: float = 1.0,
+        repetition_penalty: float = 1.0,
+        use_cache: bool = True,
+    ) -> torch.Tensor:
+        """Generated report token ids [B, n] (padded with the pad token after eos)."""
+        was_training = self.training
+        self.eval()
+        try:
+            slot_tokens = self.encode_images(batch["images"], batch["image_present"])
+            visual = self.visual_tokens(slot_tokens)
+            prompt_ids, prompt_mask = _trim_left_padding(batch["prompt_ids"], batch["prompt_mask"])
+            generation_config = self._generation_config(
+                max_new_tokens, num_beams, do_sample, temperature, top_p, repetition_penalty, use_cache
+            )
+            return self.text_decoder.generate_ids(
+                self.text_decoder.embed(prompt_ids), prompt_mask, visual, generation_config
+            )
+        finally:
+            self.train(was_training)
+
+    def generate(
+        self,
+        batch: Batch,
+        max_new_tokens: int = 128,
+        num_beams: int = 1,
+        do_sample: bool = False,
+        temperature: float = 1.0,
+        top_p: float = 1.0,
+        repetition_penalty: float = 1.0,
+        use_cache: bool = True,
+    ) -> list[str]:
+        """Report texts of a batch: greedy by default, beam search or sampling by option.
+
+        A study's greedy report does not depend on which other studies share the batch.
+        """
+        token_ids = self.generate_ids(
+            batch, max_new_tokens, num_beams, do_sample, temperature, top_p, repetition_penalty, use_cache
+        )
+        texts = self.tokenizer.batch_decode(token_ids, skip_special_tokens=True)
+        return [text.strip() for text in texts]
+
+    def _generation_config(
+        self,
+        max_new_tokens: int,
+        num_beams: int,
+        do_sample: bool,
+        temperature: float,
+        top_p: float,
+        repetition_penalty: float,
+        use_cache: bool,
+    ) -> GenerationConfig:
+        sampling = {"temperature": temperature, "top_p": top_p} if do_sample else {}
+        return GenerationConfig(
+            max_new_tokens=max_new_tokens,
+            num_beams=num_beams,
+            do_sample=do_sample,
+            repetition_penalty=repetition_penalty,
+            use_cache=use_cache,
+            pad_token_id=self.tokenizer.pad_token_id,
+            eos_token_id=self.tokenizer.eos_token_id,
+            bos_token_id=self.tokenizer.bos_token_id,
+            **sampling,
+        )
+
+    # ------------------------------------------------------------ persistence
+
+    def config_dict(self) -> dict[str, Any]:
+        """The JSON-ready configuration that rebuilds this architecture without external files."""
+        encoder = replace(self.encoder_config, weights=None, hf_path=None)
+        hf_encoder_config = self.image_encoder.hf_config
+        if hf_encoder_config is not None:
+            encoder = replace(encoder, hf_model_type=hf_encoder_config.model_type, hf_arch=_hf_arch(hf_encoder_config))
+        language_model_config = self.text_decoder.language_model.config
+        decoder = replace(
+            self.decoder_config,
+            path=None,
+            model_type=language_model_config.model_type,
+            arch=_hf_arch(language_model_config),
+        )
+        return {
+            "format": FORMAT,
+            "version": FORMAT_VERSION,
+            "encoder": _jsonable(asdict(encoder)),
+            "connector": _jsonable(asdict(self.connector_config)),
+            "decoder": _jsonable(asdict(decoder)),
+            "heads": _jsonable(asdict(self.heads_config)),
+        }
+
+    def save_pretrained(self, directory: str | Path) -> Path:
+        """Writes config.json, model.safetensors and tokenizer/ into `directory`."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / CONFIG_FILE).write_text(json.dumps(self.config_dict(), indent=2) + "\n")
+        safetensors.torch.save_model(self, str(directory / WEIGHTS_FILE))
+        self.tokenizer.save_pretrained(str(directory / TOKENIZER_DIR))
+        log.info("model saved to %s", directory)
+        return directory
+
+    @classmethod
+    def from_pretrained(cls, directory: str | Path, device: str | torch.device = "cpu") -> ReportModel:
+        """Loads a `save_pretrained` directory (never unpickles); the model is in eval mode."""
+        directory = Path(directory)
+        config_path = directory / CONFIG_FILE
+        if not config_path.is_file():
+            raise InputError(directory, f"not a saved report model (no {CONFIG_FILE})")
+        config = json.loads(config_path.read_text())
+        if config.get("format") != FORMAT or config.get("version") != FORMAT_VERSION:
+            raise InputError(config_path, f"expected format {FORMAT} version {FORMAT_VERSION}")
+        model = cls(
+            encoder=_dataclass_from_dict(EncoderConfig, config["encoder"], config_path),
+            connector=_dataclass_from_dict(ConnectorConfig, config["connector"], config_path),
+            decoder=_dataclass_from_dict(DecoderConfig, config["decoder"], config_path),
+            heads=_dataclass_from_dict(HeadsConfig, config["heads"], config_path),
+            tokenizer=load_tokenizer(directory / TOKENIZER_DIR),
+        )
+        weights_path = directory / WEIGHTS_FILE
+        if not weights_path.is_file():
+            raise InputError(directory, f"no {WEIGHTS_FILE}")
+        safetensors.torch.load_model(model, str(weights_path), strict=True, device=str(device))
+        return model.to(device).eval()
+
+
+def _trim_left_padding(ids: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Drops leading columns that are padding in every row (keeps at least one column)."""
+    used = mask.bool().any(dim=0)
+    first = int(used.float().argmax()) if bool(used.any()) else ids.shape[1] - 1
+    return ids[:, first:], mask[:, first:]
+
+
+def _trim_right_padding(ids: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Drops trailing columns that are padding in every row (keeps at least one column)."""
+    used = mask.bool().any(dim=0)
+    last = int(used.nonzero().max()) if bool(used.any()) else 0
+    return ids[:, : last + 1], mask[:, : last + 1]
+
+
+_HF_BOOKKEEPING = ("model_type", "transformers_version", "architectures", "_name_or_path", "dtype", "torch_dtype")
+
+
+def _hf_arch(hf_config: Any) -> dict[str, Any]:
+    """The fields of a Hugging Face config that differ from its defaults, minus bookkeeping."""
+    arch = hf_config.to_diff_dict()
+    return {key: value for key, value in arch.items() if key not in _HF_BOOKKEEPING}
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, dict):
+        return {key: _jsonable(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(item) for item in value]
+    return value
+
+
+def _dataclass_from_dict(cls: type, data: dict[str, Any], path: Path) -> Any:
+    """Builds config dataclass `cls` from saved JSON, turning strings back into Enums."""
+    hints = get_type_hints(cls)
+    known = {f.name for f in fields(cls)}
+    unknown = set(data) - known
+    if unknown:
+        raise InputError(path, f"unknown {cls.__name__} fields {sorted(unknown)}")
+    return cls(**{name: _typed(hints[name], value, path) for name, value in data.items()})
+
+
+def _typed(hint: Any, value: Any, path: Path) -> Any:
+    if value is None:
+        return None
+    if get_origin(hint) is Union or type(hint).__name__ == "UnionType":
+        for option in get_args(hint):
+            if option is not type(None):
+                return _typed(option, value, path)
+    if isinstance(hint, type) and issubclass(hint, Enum):
+        return hint(value)
+    if isinstance(hint, type) and is_dataclass(hint):
+        return _dataclass_from_dict(hint, value, path)
+    return value

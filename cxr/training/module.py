@@ -1,0 +1,139 @@
+"""The LightningModule: one shared step for train/val/test around a ready `ReportModel`."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import lightning as L
+import torch
+from torch import nn
+from torchmetrics import MetricCollection
+from torchmetrics.classification import MulticlassAccuracy, MultilabelAUROC
+
+from cxr.training.losses import change_loss, tube_line_loss
+from cxr.types import CHANGE_FINDINGS, TUBE_LINE_LABELS
+
+_STAGES = ("train", "val", "test")
+
+
+def _stage_metrics() -> MetricCollection:
+    return MetricCollection(
+        {
+            "tube_line_auroc": MultilabelAUROC(num_labels=len(TUBE_LINE_LABELS), ignore_index=-1),
+            "change_accuracy": MulticlassAccuracy(num_classes=3, average="micro", ignore_index=-1),
+        }
+    )
+
+
+class ReportModule(L.LightningModule):
+    """Trains a ReportModel on report, tube/line and change targets at once.
+
+    loss = report LM loss + tube_line_weight * tube/line loss + change_weight * change loss,
+    each term masked where its label is unknown.
+
+    Args:
+        model: The report model (built from its own config; see cxr.models.ReportModel).
+        learning_rate: Peak AdamW learning rate.
+        weight_decay: AdamW weight decay (not applied to biases and norms).
+        warmup_fraction: Share of the optimizer steps spent warming up linearly.
+        min_lr_ratio: Cosine decay ends at this fraction of the peak learning rate.
+        tube_line_weight: Weight of the tube/line loss.
+        change_weight: Weight of the change loss.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        learning_rate: float = 3e-4,
+        weight_decay: float = 0.01,
+        warmup_fraction: float = 0.05,
+        min_lr_ratio: float = 0.1,
+        tube_line_weight: float = 1.0,
+        change_weight: float = 1.0,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters(ignore=["model"])
+        self.model = model
+        self.metrics = nn.ModuleDict({stage: _stage_metrics() for stage in _STAGES})
+
+    def shared_step(self, batch: dict[str, Any], stage: str) -> torch.Tensor:
+        output = self.model(batch)
+        tube_line = tube_line_loss(output.tube_line_logits, batch["tube_line"])
+        change = change_loss(output.change_logits, batch["change"])
+        loss = (
+            output.lm_loss
+            + self.hparams["tube_line_weight"] * tube_line
+            + self.hparams["change_weight"] * change
+        )
+        size = len(batch["study_id"])
+        on_step = stage == "train"
+        self.log(f"{stage}/loss", loss, batch_size=size, prog_bar=True, on_step=on_step, on_epoch=True)
+        for name, value in (("lm_loss", output.lm_loss), ("tube_line_loss", tube_line), ("change_loss", change)):
+            self.log(f"{stage}/{name}", value, batch_size=size, on_step=on_step, on_epoch=True)
+        self._update_metrics(stage, output, batch)
+        return loss
+
+    def _update_metrics(self, stage: str, output: Any, batch: dict[str, Any]) -> None:
+        metrics = self.metrics[stage]
+        tube_line_target = torch.nan_to_num(batch["tube_line"], nan=-1.0).long()
+        metrics["tube_line_auroc"].update(output.tube_line_logits.detach().sigmoid(), tube_line_target)
+        change_logits = output.change_logits.detach().reshape(-1, 3)
+        metrics["change_accuracy"].update(change_logits, batch["change"].reshape(-1))
+
+    def _log_metrics(self, stage: str) -> None:
+        metrics = self.metrics[stage]
+        for name, metric in metrics.items():
+            if metric.update_count:
+                value = metric.compute()
+                if not math.isnan(float(value)):
+                    self.log(f"{stage}/{name}", value, prog_bar=stage == "val")
+            metric.reset()
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        from cxr.training.export import CHECKPOINT_KEY, model_record
+
+        checkpoint[CHECKPOINT_KEY] = model_record(self.model)  # type: ignore[arg-type]
+
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
+        return self.shared_step(batch, "train")
+
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
+        return self.shared_step(batch, "val")
+
+    def test_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
+        return self.shared_step(batch, "test")
+
+    def on_train_epoch_end(self) -> None:
+        self._log_metrics("train")
+
+    def on_validation_epoch_end(self) -> None:
+        self._log_metrics("val")
+
+    def on_test_epoch_end(self) -> None:
+        self._log_metrics("test")
+
+    def configure_optimizers(self) -> Any:
+        decay, no_decay = [], []
+        for parameter in self.model.parameters():
+            if parameter.requires_grad:
+                (decay if parameter.ndim >= 2 else no_decay).append(parameter)
+        optimizer = torch.optim.AdamW(
+            [
+                {"params": decay, "weight_decay": self.hparams["weight_decay"]},
+                {"params": no_decay, "weight_decay": 0.0},
+            ],
+            lr=self.hparams["learning_rate"],
+        )
+        total = max(1, int(self.trainer.estimated_stepping_batches))
+        warmup = max(1, int(total * self.hparams["warmup_fraction"]))
+        floor = self.hparams["min_lr_ratio"]
+
+        def schedule(step: int) -> float:
+            if step < warmup:
+                return (step + 1) / warmup
+            progress = min(1.0, (step - warmup) / max(1, total - warmup))
+            return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
+
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}

@@ -1,0 +1,205 @@
+"""ReportModel end to end on tiny sizes: losses, gradients, missing slots, generation, save/load."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from tiny_models import make_batch, select, tiny_decoder, tiny_model
+from transformers import PreTrainedTokenizerBase
+
+from cxr.errors import InputError
+from cxr.models import ConnectorKind, DecoderKind, ReportModel
+from cxr.training.losses import change_loss, tube_line_loss
+
+DECODER_KINDS = list(DecoderKind)
+CONNECTOR_KINDS = list(ConnectorKind)
+
+
+def total_loss(model: ReportModel, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    output = model(batch)
+    return (
+        output.lm_loss
+        + tube_line_loss(output.tube_line_logits, batch["tube_line"])
+        + change_loss(output.change_logits, batch["change"], output.change_available)
+    )
+
+
+@pytest.mark.parametrize("decoder_kind", DECODER_KINDS)
+@pytest.mark.parametrize("connector_kind", CONNECTOR_KINDS)
+def test_backward_reaches_every_trainable_parameter(
+    tokenizer: PreTrainedTokenizerBase, decoder_kind: DecoderKind, connector_kind: ConnectorKind
+) -> None:
+    model = tiny_model(tokenizer, tiny_decoder(decoder_kind), connector_kind)
+    batch = make_batch(tokenizer)
+
+    output = model(batch)
+    total_loss(model, batch).backward()
+
+    assert output.tube_line_logits.shape == (4, 11)
+    assert output.change_logits.shape == (4, 5, 3)
+    assert output.change_available.tolist() == [True, False, True, False]
+    assert torch.isfinite(output.lm_loss)
+    unreached = [
+        name
+        for name, parameter in model.named_parameters()
+        if parameter.requires_grad and (parameter.grad is None or not bool(parameter.grad.abs().sum() > 0))
+    ]
+    assert unreached == []
+
+
+def test_lm_loss_counts_only_report_tokens(tokenizer: PreTrainedTokenizerBase) -> None:
+    model = tiny_model(tokenizer).eval()
+    batch = make_batch(tokenizer)
+    output = model(batch)
+    changed = dict(batch)
+    # Padding and the report of the study without one (row 2) must not matter.
+    changed["report_ids"] = batch["report_ids"].masked_fill(batch["report_mask"] == 0, 7)
+
+    assert output.report_token_count == batch["report_mask"].sum()
+    assert torch.allclose(model(changed).lm_loss, output.lm_loss)
+
+
+def test_lm_loss_is_mean_over_tokens_of_the_batch(tokenizer: PreTrainedTokenizerBase) -> None:
+    model = tiny_model(tokenizer).eval()
+    batch = make_batch(tokenizer)
+    parts = [model(select(batch, [row])) for row in (0, 1, 3)]
+
+    pooled = sum(p.lm_loss * p.report_token_count for p in parts) / sum(p.report_token_count for p in parts)
+
+    assert torch.allclose(model(batch).lm_loss, pooled, atol=1e-5)
+
+
+@pytest.mark.parametrize("decoder_kind", DECODER_KINDS)
+def test_batch_without_reports_gives_zero_lm_loss_with_graph(
+    tokenizer: PreTrainedTokenizerBase, decoder_kind: DecoderKind
+) -> None:
+    model = tiny_model(tokenizer, tiny_decoder(decoder_kind))
+    batch = make_batch(tokenizer, reports=["", "", "", ""])
+
+    output = model(batch)
+    output.lm_loss.backward()
+
+    assert output.lm_loss.item() == 0.0
+    assert output.report_token_count.item() == 0
+    assert all(p.grad is not None for p in model.text_decoder.parameters() if p.requires_grad)
+
+
+def test_absent_slot_pixels_are_ignored(tokenizer: PreTrainedTokenizerBase) -> None:
+    model = tiny_model(tokenizer).eval()
+    batch = make_batch(tokenizer)
+    noisy = dict(batch)
+    absent = ~batch["image_present"]
+    noisy["images"] = batch["images"] + torch.rand_like(batch["images"]) * absent[:, :, None, None, None]
+
+    first, second = model(batch), model(noisy)
+
+    assert torch.equal(first.tube_line_logits, second.tube_line_logits)
+    assert torch.equal(first.change_logits, second.change_logits)
+    assert torch.equal(first.lm_loss, second.lm_loss)
+
+
+def test_missing_token_differs_from_a_black_image(tokenizer: PreTrainedTokenizerBase) -> None:
+    model = tiny_model(tokenizer).eval()
+    batch = make_batch(tokenizer)
+    black_prior = dict(batch)
+    black_prior["image_present"] = batch["image_present"].clone()
+    black_prior["image_present"][1, 2] = True  # study 1's prior: zeros, but now "present"
+
+    missing, black = model.predict_labels(batch), model.predict_labels(black_prior)
+
+    assert torch.isnan(missing[1][1]).all()
+    assert torch.isfinite(black[1][1]).all()
+    assert torch.equal(missing[0][0], black[0][0])
+
+
+def test_predict_labels_are_probabilities(tokenizer: PreTrainedTokenizerBase) -> None:
+    model = tiny_model(tokenizer).eval()
+    tube_line_probs, change_probs = model.predict_labels(make_batch(tokenizer))
+
+    assert tube_line_probs.shape == (4, 11)
+    assert ((tube_line_probs > 0) & (tube_line_probs < 1)).all()
+    assert torch.allclose(change_probs[[0, 2]].sum(-1), torch.ones(2, 5))
+    assert torch.isnan(change_probs[[1, 3]]).all()
+    assert model.tube_line_thresholds.tolist() == [0.5] * 11
+
+
+@pytest.mark.parametrize("decoder_kind", DECODER_KINDS)
+def test_greedy_report_does_not_depend_on_the_batch(
+    tokenizer: PreTrainedTokenizerBase, decoder_kind: DecoderKind
+) -> None:
+    model = tiny_model(tokenizer, tiny_decoder(decoder_kind)).eval()
+    with torch.no_grad():  # make positions matter as much as after training
+        model.text_decoder.language_model.transformer.wpe.weight.mul_(50)
+    batch = make_batch(tokenizer)
+
+    together = model.generate_ids(batch, max_new_tokens=12)
+    alone = [model.generate_ids(select(batch, [row]), max_new_tokens=12)[0] for row in range(4)]
+
+    for row in range(4):
+        length = alone[row].shape[0]
+        assert together[row, :length].tolist() == alone[row].tolist()
+        assert (together[row, length:] == tokenizer.pad_token_id).all()
+
+
+@pytest.mark.parametrize("decoder_kind", DECODER_KINDS)
+def test_generate_decodes_texts_with_every_strategy(
+    tokenizer: PreTrainedTokenizerBase, decoder_kind: DecoderKind
+) -> None:
+    model = tiny_model(tokenizer, tiny_decoder(decoder_kind))
+    batch = make_batch(tokenizer)
+
+    greedy = model.generate(batch, max_new_tokens=6)
+    beams = model.generate(batch, max_new_tokens=6, num_beams=2, repetition_penalty=1.2)
+    torch.manual_seed(1)
+    sampled = model.generate(batch, max_new_tokens=6, do_sample=True, temperature=0.8, top_p=0.9)
+    no_cache = model.generate(batch, max_new_tokens=6, use_cache=False)
+
+    assert model.training  # generate restores the mode it found
+    assert all(len(texts) == 4 and all(isinstance(t, str) for t in texts) for texts in (beams, sampled))
+    assert no_cache == greedy
+
+
+def test_generation_learns_a_report(tokenizer: PreTrainedTokenizerBase) -> None:
+    """A few dozen steps on one study make greedy decoding reproduce its report."""
+    model = tiny_model(tokenizer)
+    batch = make_batch(tokenizer, prompts=["<s>"], reports=["Lungs are clear.</s>"], present=[[1, 0, 0]])
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    for _ in range(60):
+        optimizer.zero_grad()
+        model(batch).lm_loss.backward()
+        optimizer.step()
+
+    assert model.generate(batch, max_new_tokens=10) == ["Lungs are clear."]
+
+
+@pytest.mark.parametrize("decoder_kind", DECODER_KINDS)
+def test_save_then_load_gives_identical_outputs(
+    tokenizer: PreTrainedTokenizerBase, decoder_kind: DecoderKind, tmp_path: Path
+) -> None:
+    model = tiny_model(tokenizer, tiny_decoder(decoder_kind), ConnectorKind.ATTENTION_POOL).eval()
+    model.heads_config.tube_line_thresholds[3] = 0.3
+    batch = make_batch(tokenizer)
+
+    model.save_pretrained(tmp_path / "model")
+    loaded = ReportModel.from_pretrained(tmp_path / "model")
+    before, after = model(batch), loaded(batch)
+
+    assert sorted(p.name for p in (tmp_path / "model").iterdir()) == ["config.json", "model.safetensors", "tokenizer"]
+    assert not loaded.training
+    assert torch.equal(before.lm_loss, after.lm_loss)
+    assert torch.equal(before.tube_line_logits, after.tube_line_logits)
+    assert torch.equal(before.change_logits, after.change_logits)
+    assert loaded.generate(batch, max_new_tokens=8) == model.generate(batch, max_new_tokens=8)
+    assert loaded.tube_line_thresholds[3].item() == pytest.approx(0.3)
+
+
+def test_from_pretrained_refuses_a_folder_without_a_model(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="config.json"):
+        ReportModel.from_pretrained(tmp_path)
+
+
+def test_model_needs_a_tokenizer() -> None:
+    with pytest.raises(ValueError, match="tokenizer"):
+        ReportModel()
