@@ -22,10 +22,12 @@ log = logging.getLogger("cxr")
 
 # name -> "module:function". A function's docstring summary is the command's help line.
 COMMANDS: dict[str, str] = {
+    "synth": "cxr.synth.commands:synth",
     "export": "cxr.training.export:export",
     "generate": "cxr.inference.commands:generate",
     "index": "cxr.io.commands:index",
     "cache": "cxr.io.commands:cache",
+    "evaluate": "cxr.evaluation.commands:evaluate",
 }
 
 # name -> help line; these are dispatched to LightningCLI before parsing.
@@ -51,8 +53,9 @@ def _summary(func: Callable[..., Any]) -> str:
     return description.splitlines()[0] if description else ""
 
 
-def build_parser() -> ArgumentParser:
-    """The parser of every function command, with the Lightning commands listed for `--help`."""
+def build_parser(names: Sequence[str] | None = None) -> ArgumentParser:
+    """The parser of the function commands named (default all; each import costs time), with
+    the Lightning commands listed for `--help`."""
     parser = ArgumentParser(
         prog="cxr",
         description="Chest X-ray report generation from DICOM. "
@@ -63,8 +66,8 @@ def build_parser() -> ArgumentParser:
     for name, help_line in LIGHTNING_COMMANDS.items():
         sub = ArgumentParser(description=f"{help_line} See `cxr {name} --help`.")
         subcommands.add_subcommand(name, sub, help=help_line)
-    for name, target in COMMANDS.items():
-        func = _load(target)
+    for name in names or COMMANDS:
+        func = _load(COMMANDS[name])
         sub = ArgumentParser(description=_description(func))
         sub.add_argument("--config", action=ActionConfigFile, help="YAML file with these options.")
         sub.add_function_arguments(func, as_positional=True, fail_untyped=True)
@@ -77,12 +80,13 @@ _ALIASES = {"-o": "--output"}
 
 
 def normalise_options(args: Sequence[str], func: Callable[..., Any]) -> list[str]:
-    """Accepts `--num-beams` for `--num_beams`, `-o` for `--output`, and a bare `--flag` for
-    a boolean option (meaning `--flag true`)."""
-    booleans = {
-        name for name, parameter in inspect.signature(func).parameters.items()
-        if parameter.annotation in (bool, "bool")
-    }
+    """Accepts `--num-beams` for `--num_beams`, `-o` for `--output`, a bare `--flag` for a
+    boolean option (meaning `--flag true`), and a list option given several times."""
+    parameters = inspect.signature(func).parameters
+    booleans = {name for name, p in parameters.items() if p.annotation in (bool, "bool")}
+    lists = {name for name, p in parameters.items() if "list[" in str(p.annotation)}
+    names = [arg[2:].partition("=")[0].replace("-", "_") for arg in args if arg.startswith("--")]
+    repeated = {name for name in lists if names.count(name) > 1}
     normalised: list[str] = []
     for position, arg in enumerate(args):
         arg = _ALIASES.get(arg, arg)
@@ -91,7 +95,8 @@ def normalise_options(args: Sequence[str], func: Callable[..., Any]) -> list[str
             continue
         name, equals, value = arg[2:].partition("=")
         name = name.replace("-", "_")
-        normalised.append(f"--{name}{equals}{value}")
+        append = "+" if name in repeated else ""
+        normalised.append(f"--{name}{append}{equals}{value}")
         following = args[position + 1] if position + 1 < len(args) else ""
         if name in booleans and not equals and following.lower() not in ("true", "false"):
             normalised.append("true")
@@ -107,11 +112,10 @@ def _pop_verbosity(args: list[str]) -> tuple[int, list[str]]:
 
 
 def configure_logging(verbosity: int) -> None:
+    """INFO from cxr by default (-v: DEBUG, -q: WARNING); other libraries speak at WARNING."""
     level = {-1: logging.WARNING, 0: logging.INFO, 1: logging.DEBUG}[max(-1, min(1, verbosity))]
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", force=True)
-    if verbosity < 1:
-        for noisy in ("lightning", "pytorch_lightning", "lightning.pytorch", "PIL", "matplotlib"):
-            logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s", force=True)
+    logging.getLogger("cxr").setLevel(level)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -125,9 +129,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             run_lightning_cli(args)
             return 0
-        parser = build_parser()
-        if args and args[0] in COMMANDS:
-            args = [args[0], *normalise_options(args[1:], _load(COMMANDS[args[0]]))]
+        chosen = args[0] if args and args[0] in COMMANDS else None
+        parser = build_parser([chosen] if chosen else None)
+        if chosen:
+            args = [chosen, *normalise_options(args[1:], _load(COMMANDS[chosen]))]
         config = parser.parse_args(args)
         name = config.subcommand
         options = {k: v for k, v in vars(config[name]).items() if k != "config"}

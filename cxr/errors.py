@@ -20,3 +20,13 @@ class InputError(CxrError):
 
 class UnreadableImage(InputError):
     """An image file that cannot be turned into pixels cxr trusts."""
+
+
+def require_option(value: object, option: str) -> None:
+    """Raises a CxrError naming `option` when a required option was not given.
+
+    CLI functions type such options `X | None = None` so that they are options (`--model`,
+    `-o`) rather than positional arguments.
+    """
+    if value is None:
+        raise CxrError(f"{option} is required")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import AutoTokenizer, PreTrainedTokenizerBase, PreTrainedTokenizerFast
@@ -73,7 +74,7 @@ def load_tokenizer(path: str | Path) -> PreTrainedTokenizerBase:
         tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
     except (OSError, ValueError) as error:
         raise InputError(path, f"cannot load a tokenizer: {error}") from error
-    missing = {
+    missing: dict[str, Any] = {
         name: token
         for name, token in (("pad_token", PAD_TOKEN), ("eos_token", EOS_TOKEN))
         if getattr(tokenizer, name) is None
@@ -81,4 +82,4 @@ def load_tokenizer(path: str | Path) -> PreTrainedTokenizerBase:
     if missing:
         tokenizer.add_special_tokens(missing)
         log.info("tokenizer %s: added %s", path, ", ".join(missing))
-    return tokenizer  # type: ignore[no-any-return]
+    return tokenizer

@@ -72,9 +72,15 @@ class FeatureRetriever:
         train_reports: Sequence[str],
         features: dict[str, np.ndarray],
     ) -> None:
-        usable = [(s, t) for s, t in zip(train_study_ids, train_reports, strict=True) if t and s in features]
+        usable = [
+            (s, t)
+            for s, t in zip(train_study_ids, train_reports, strict=True)
+            if t and s in features
+        ]
         if not usable:
-            raise InputError("--retrieval_features", "no training study has both features and a report")
+            raise InputError(
+                "--retrieval_features", "no training study has both features and a report"
+            )
         self._reports = [t for _, t in usable]
         self._train = _unit_rows(np.stack([features[s] for s, _ in usable]))
         self._features = features
@@ -83,7 +89,8 @@ class FeatureRetriever:
         missing = [s for s in test_study_ids if s not in self._features]
         if missing:
             raise InputError(
-                "--retrieval_features", f"{len(missing)} test studies have no features, e.g. {missing[0]!r}"
+                "--retrieval_features",
+                f"{len(missing)} test studies have no features, e.g. {missing[0]!r}",
             )
         test = _unit_rows(np.stack([self._features[s] for s in test_study_ids]))
         nearest = np.argmax(test @ self._train.T, axis=1)
@@ -102,7 +109,11 @@ def read_features(path: str | Path) -> dict[str, np.ndarray]:
         with np.load(path, allow_pickle=False) as archive:
             study_ids, features = archive["study_ids"], archive["features"]
     except (OSError, ValueError, KeyError) as error:
-        raise InputError(path, f"expected an .npz with arrays study_ids and features: {error}") from error
+        raise InputError(
+            path, f"expected an .npz with arrays study_ids and features: {error}"
+        ) from error
     if features.ndim != 2 or len(features) != len(study_ids):
-        raise InputError(path, f"features must be (n x d) with n = len(study_ids); got {features.shape}")
+        raise InputError(
+            path, f"features must be (n x d) with n = len(study_ids); got {features.shape}"
+        )
     return {str(s): features[i].astype(float) for i, s in enumerate(study_ids)}

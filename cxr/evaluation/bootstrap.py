@@ -72,7 +72,11 @@ def _evaluate(metrics: MetricFunction, weights: np.ndarray, chunk: int) -> dict[
 
 
 def bootstrap(
-    metrics: MetricFunction, n_studies: int, weights: np.ndarray, chunk: int = 250
+    metrics: MetricFunction,
+    n_studies: int,
+    weights: np.ndarray,
+    chunk: int = 250,
+    point: dict[str, float] | None = None,
 ) -> dict[str, Estimate]:
     """Every metric's value (all studies once) and its interval over the resampled weights.
 
@@ -81,18 +85,24 @@ def bootstrap(
         n_studies: number of studies.
         weights: resamples from `patient_weights`; zero rows give point estimates only.
         chunk: resamples computed at once (bounds memory).
+        point: values that replace the recomputed point estimates (e.g. pycocoevalcap's own).
     """
-    point = metrics(np.ones((1, n_studies)))
+    computed = {k: float(v[0]) for k, v in metrics(np.ones((1, n_studies))).items()}
+    point = {**computed, **{k: v for k, v in (point or {}).items() if k in computed}}
     samples = _evaluate(metrics, weights, chunk) if len(weights) else {}
     result = {}
     for name, value in point.items():
         low, high = percentile_interval(samples[name]) if name in samples else (np.nan, np.nan)
-        result[name] = Estimate(float(value[0]), low, high)
+        result[name] = Estimate(value, low, high)
     return result
 
 
 def paired_differences(
-    first: MetricFunction, second: MetricFunction, n_studies: int, weights: np.ndarray, chunk: int = 250
+    first: MetricFunction,
+    second: MetricFunction,
+    n_studies: int,
+    weights: np.ndarray,
+    chunk: int = 250,
 ) -> dict[str, Estimate]:
     """first - second for every metric both give, with intervals from the same resamples."""
 

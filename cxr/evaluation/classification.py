@@ -49,9 +49,7 @@ def precision_recall_f1(
     return precision, recall, f1
 
 
-def micro_macro(
-    tp: np.ndarray, fp: np.ndarray, fn: np.ndarray
-) -> dict[str, np.ndarray]:
+def micro_macro(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray) -> dict[str, np.ndarray]:
     """Micro (pooled counts) and macro (mean over classes) precision, recall and F1.
 
     Args:
@@ -131,7 +129,9 @@ def accuracy_and_macro_f1(
     f1 = _safe_ratio(2 * tp, 2 * tp + fp + fn)
     present = (support + predicted_count) > 0
     with np.errstate(invalid="ignore", divide="ignore"):
-        macro_f1 = np.where(present.any(axis=1), (f1 * present).sum(axis=1) / present.sum(axis=1), np.nan)
+        macro_f1 = np.where(
+            present.any(axis=1), (f1 * present).sum(axis=1) / present.sum(axis=1), np.nan
+        )
         accuracy = np.where(known > 0, correct / np.where(known > 0, known, 1), np.nan)
     return accuracy, macro_f1
 

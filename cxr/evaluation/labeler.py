@@ -29,6 +29,7 @@ statements (improving / stable / worsening) with the same sentence and scope mac
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from collections.abc import Iterable, Sequence
@@ -374,7 +375,7 @@ def split_sentences(text: str) -> list[str]:
 def _clauses(sentence: str) -> list[tuple[int, int]]:
     """(start, end) of the sentence's clauses."""
     bounds = [0, *(m.start() for m in _CLAUSE_BREAK.finditer(sentence)), len(sentence)]
-    return list(zip(bounds[:-1], bounds[1:], strict=True))
+    return list(itertools.pairwise(bounds))
 
 
 def _mention_value(sentence: str, start: int, end: int, polarity: Polarity) -> float:
@@ -504,7 +505,8 @@ def label_changes(texts: Iterable[str]) -> pd.DataFrame:
         row: dict[str, str | None] = {}
         for finding in CHANGE_FINDINGS:
             rule = _RULES[_CHANGE_FINDING_RULES[finding]]
-            change = next((c for s in sentences if (c := _change_in(s, rule))), None)
+            found = (_change_in(s, rule) for s in sentences)
+            change = next((c for c in found if c is not None), None)
             row[finding] = change.name.lower() if change is not None else None
         rows.append(row)
     return pd.DataFrame(rows, columns=list(CHANGE_FINDINGS), dtype=object)

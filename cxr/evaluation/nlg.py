@@ -21,18 +21,23 @@ the corpus-level definitions exactly:
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import shutil
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from pycocoevalcap.bleu.bleu import Bleu
 from pycocoevalcap.cider.cider import Cider
 from pycocoevalcap.rouge.rouge import Rouge
 from scipy import sparse
+
+if TYPE_CHECKING:
+    from pycocoevalcap.meteor.meteor import Meteor
 
 log = logging.getLogger(__name__)
 
@@ -85,16 +90,24 @@ def nlg_scores(
         meteor: compute METEOR; None means "when java is on PATH". METEOR is absent from the
             result when not computed.
     """
+    if not hypotheses:
+        return {}
     gts, res = _as_coco(references), _as_coco(hypotheses)
     bleu, _ = Bleu(_NGRAM_ORDER).compute_score(gts, res, verbose=0)
     scores = dict(zip(BLEU_NAMES, (float(b) for b in bleu), strict=True))
     scores["ROUGE-L"] = float(Rouge().compute_score(gts, res)[0])
     scores["CIDEr"] = float(Cider().compute_score(gts, res)[0])
     if meteor or (meteor is None and java_available()):
-        from pycocoevalcap.meteor.meteor import Meteor
-
-        scores["METEOR"] = float(Meteor().compute_score(gts, res)[0])
+        scores["METEOR"] = float(shared_meteor().compute_score(gts, res)[0])
     return scores
+
+
+@functools.lru_cache(maxsize=1)
+def shared_meteor() -> Meteor:
+    """One running Meteor 1.5 jar (pycocoevalcap's `Meteor`) per process; starting it takes seconds."""
+    from pycocoevalcap.meteor.meteor import Meteor
+
+    return Meteor()
 
 
 def _ngrams(tokens: list[str], order: int) -> Counter[tuple[str, ...]]:
@@ -139,7 +152,10 @@ def _cider_statistics(hypotheses: list[list[str]], references: list[list[str]]) 
 
     # pycocoevalcap's CIDEr measures a text's length by its number of bigrams.
     lengths = np.array(
-        [max(0, len(h) - 1) - max(0, len(r) - 1) for h, r in zip(hypotheses, references, strict=True)],
+        [
+            max(0, len(h) - 1) - max(0, len(r) - 1)
+            for h, r in zip(hypotheses, references, strict=True)
+        ],
         float,
     )
     return _CiderStatistics(
@@ -173,8 +189,9 @@ def _rouge_scores(hypotheses: Sequence[str], references: Sequence[str]) -> np.nd
 class NlgStatistics:
     """Per-study sufficient statistics of the NLG metrics, for weighted (bootstrap) recomputation.
 
-    `scores(np.ones((1, n)))` equals `nlg_scores` on the same texts; `scores(weights)` gives
-    every metric for each row of study multiplicities.
+    `official` holds `nlg_scores` of the texts (pycocoevalcap's own output); `scores(weights)`
+    recomputes every metric for each row of study multiplicities, and `scores(np.ones((1, n)))`
+    equals `official` to rounding (tests/evaluation/test_nlg.py checks 1e-9).
     """
 
     def __init__(
@@ -192,8 +209,11 @@ class NlgStatistics:
         self._rouge = _rouge_scores(hypotheses, references)
         self._cider = _cider_statistics(hyp_tokens, ref_tokens)
         self._meteor: MeteorStatistics | None = None
-        if meteor or (meteor is None and java_available()):
+        use_meteor = bool(meteor or (meteor is None and java_available()))
+        if use_meteor:
             self._meteor = MeteorStatistics(hypotheses, references)
+        self.official = nlg_scores(hypotheses, references, meteor=use_meteor)
+        """The point values as pycocoevalcap's scorer classes return them."""
 
     def scores(self, weights: np.ndarray) -> dict[str, np.ndarray]:
         """Every metric per row of `weights` (resamples x studies, study multiplicities)."""
@@ -266,11 +286,11 @@ class MeteorStatistics:
     """
 
     def __init__(self, hypotheses: Sequence[str], references: Sequence[str]) -> None:
-        from pycocoevalcap.meteor.meteor import Meteor
-
-        self._meteor = Meteor()
+        self._meteor = shared_meteor()
         with self._meteor.lock:
-            lines = [self._meteor._stat(h, [r]) for h, r in zip(hypotheses, references, strict=True)]
+            lines = [
+                self._meteor._stat(h, [r]) for h, r in zip(hypotheses, references, strict=True)
+            ]
         statistics = np.array([[float(v) for v in line.split()] for line in lines])
         self.statistics = _without_perfect_chunks(statistics.reshape(len(lines), -1))
 

@@ -30,7 +30,9 @@ class ModelScorer(Protocol):
 
     name: str
 
-    def per_study(self, hypotheses: Sequence[str], references: Sequence[str]) -> dict[str, np.ndarray]:
+    def per_study(
+        self, hypotheses: Sequence[str], references: Sequence[str]
+    ) -> dict[str, np.ndarray]:
         """{metric name: (studies,) scores}; the corpus value is their mean."""
         ...
 
@@ -77,7 +79,9 @@ def load_scorers(weights: dict[str, Path]) -> tuple[list[ModelScorer], list[Scor
             raise InputError(path, f"weights for scorer {name!r} not found")
         factory = _FACTORIES.get(name)
         if factory is None:
-            note = f"skipped: weights given ({path}) but no {name} runner is implemented in this build"
+            note = (
+                f"skipped: weights given ({path}) but no {name} runner is implemented in this build"
+            )
             log.warning("%s", note)
             statuses.append(ScorerStatus(name, False, note))
             continue

@@ -11,7 +11,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from cxr.data.datasets.records import read_reports, studies_from_index
-from cxr.errors import CxrError
+from cxr.errors import CxrError, require_option
 from cxr.inference.generator import GenerationOptions, ReportGenerator
 from cxr.inference.outputs import ErrorRecord, JsonlAppender, Prediction, error_row, write_csv
 from cxr.io import index_folder
@@ -41,8 +41,8 @@ def _pending(studies: list[Study], done: set[str]) -> tuple[list[Study], list[Er
 
 def generate(
     dicom_dir: Path,
-    model: Path,
-    output: Path,
+    model: Path | None = None,
+    output: Path | None = None,
     batch_size: int = 8,
     num_beams: int = 1,
     temperature: float = 0.0,
@@ -85,6 +85,9 @@ def generate(
             the environment variable CXR_PSEUDONYM_KEY.
         strict: Exit non-zero when any file or study failed.
     """
+    require_option(model, "--model")
+    require_option(output, "-o/--output")
+    assert model is not None and output is not None
     key = os.environ.get(PSEUDONYM_KEY_ENV, "")
     if pseudonymize and not key:
         raise CxrError(f"--pseudonymize needs a secret key in the environment variable {PSEUDONYM_KEY_ENV}")
@@ -152,6 +155,6 @@ def _write_sr(folder: Path, predictions: list[Prediction], key: str | None) -> l
         paths = [prediction.images[slot] for slot in ("frontal", "lateral") if slot in prediction.images]
         try:
             write_report_sr(prediction, read_headers(paths), folder, pseudonymize=hide)
-        except (InvalidDicomError, OSError, ValueError, TypeError, AttributeError) as error:
+        except (CxrError, InvalidDicomError, OSError, ValueError) as error:
             failures.append(ErrorRecord(reason=f"DICOM SR not written: {error}", study_id=prediction.study_id))
     return failures

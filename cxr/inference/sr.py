@@ -20,7 +20,7 @@ Content tree (relationship, value type, concept name):
                  (TEXT Prior study identifier (99CXR PRIOR-STUDY) if the id is not a UID)
         CONTAINS CODE <finding> = improving | stable | worsening
           INFERRED FROM NUM Probability of <progression>, unit UCUM {probability}
-        or CONTAINS TEXT <finding> = "not assessed: no prior study"
+        or CONTAINS TEXT <finding> = "not assessed" (no prior study, or no call for it)
       CONTAINS CONTAINER Image Library (DCM 111028)
         CONTAINS CONTAINER Image Library Group (DCM 126200)
           CONTAINS IMAGE Source (SCT 260753009), one per source image, frontal first
@@ -60,6 +60,7 @@ from pydicom.errors import InvalidDicomError
 from pydicom.sr.codedict import codes
 from pydicom.sr.coding import Code
 from pydicom.uid import UID, generate_uid
+from pydicom.valuerep import DA, TM
 
 from cxr.errors import InputError
 from cxr.inference.outputs import Prediction
@@ -77,7 +78,7 @@ def _private(value: str, meaning: str) -> Code:
 PROBABILITY_UNIT = Code("{probability}", "UCUM", "probability")
 TUBES_AND_LINES = _private("TUBES-LINES", "Tubes and lines")
 PRIOR_STUDY = _private("PRIOR-STUDY", "Prior study identifier")
-NOT_ASSESSED_TEXT = "not assessed: no prior study"
+NOT_ASSESSED_TEXT = "not assessed"
 
 DEVICE_CODES: dict[str, Code] = {
     "ETT": codes.SCT.EndotrachealTube,
@@ -127,7 +128,7 @@ FINDING_CODES: dict[str, Code] = {
 }
 
 PROGRESSION_CODES: dict[Change, Code] = {
-    change: _private(change.name, change.name.lower()) for change in Change
+    change: _private(change.name, change.name.capitalize()) for change in Change
 }
 PROGRESSION_PROBABILITY_CODES: dict[Change, Code] = {
     change: _private(f"PROB-{change.name}", f"Probability of {change.name.lower()}")
@@ -161,17 +162,21 @@ _INFERRED_FROM = hd.sr.RelationshipTypeValues.INFERRED_FROM
 
 def read_headers(paths: Sequence[str]) -> list[Dataset]:
     """The DICOM headers (no pixel data) of the images a report was made from, in order."""
-    headers: list[Dataset] = []
-    for path in paths:
+    return [_read_header(path) for path in paths]
+
+
+def _read_header(path: str) -> Dataset:
+    try:
         try:
-            headers.append(pydicom.dcmread(path, stop_before_pixels=True))
-        except InvalidDicomError as error:
-            raise InputError(
-                path, f"not a DICOM file, so a DICOM SR cannot reference it: {error}"
-            ) from error
-        except OSError as error:
-            raise InputError(path, f"cannot be read: {error}") from error
-    return headers
+            return pydicom.dcmread(path, stop_before_pixels=True)
+        except InvalidDicomError:
+            # Pre-Part 10 files have no preamble; they are DICOM when they name a SOP class.
+            header = pydicom.dcmread(path, stop_before_pixels=True, force=True)
+    except (OSError, ValueError, EOFError) as error:
+        raise InputError(path, f"cannot be read as DICOM: {error}") from error
+    if "SOPClassUID" not in header:
+        raise InputError(path, "not a DICOM file, so a DICOM SR cannot reference it")
+    return header
 
 
 def write_report_sr(
@@ -262,18 +267,35 @@ def _evidence(
 def _replace_identity(source: Dataset, pseudonymize: Callable[[str], str]) -> None:
     alias = pseudonymize(str(source.get("PatientID", "")))
     source.PatientID = alias
-    source.PatientName = alias
+    # The trailing caret makes the pseudonym the family name of a valid person name.
+    source.PatientName = f"{alias}^"
     for keyword in _OTHER_IDENTITY:
         if keyword in source:
             del source[keyword]
 
 
 def _fill_type2(source: Dataset) -> None:
+    """Makes the attributes highdicom copies present, and empties values it would refuse."""
     for keyword in _TYPE2_COPIED:
         if keyword not in source:
             setattr(source, keyword, None)
     if source.PatientSex not in (None, "", "M", "F", "O"):
         source.PatientSex = None
+    # Older files write dates as 1995.01.31 and times as 14:04:38 (ACR-NEMA style).
+    source.StudyDate = _conformant(source.StudyDate, DA, ".-")
+    source.StudyTime = _conformant(source.StudyTime, TM, ":")
+
+
+def _conformant(value: object, parse: Callable[[str], object], separators: str) -> str | None:
+    """`value` without the legacy separators if it then parses, else None (empty)."""
+    if not value:
+        return None
+    text = str(value).strip().translate({ord(c): None for c in separators})
+    try:
+        parse(text)
+    except ValueError:
+        return None
+    return text
 
 
 def _content(

@@ -4,8 +4,9 @@
 square with 0 (dark, like air). `ImageCache` stores the result as uint16 `.npy` files keyed by
 SOPInstanceUID (non-DICOM files: a hash of resolved path, size and mtime) under a folder named
 by a hash of the preprocessing parameters and `PREPROCESS_VERSION`, so a changed parameter or
-changed code can never reuse a stale entry. Writes are atomic (temporary file + rename): any
-number of DataLoader workers or processes may fill one cache at once.
+changed code can never reuse a stale entry. The key of each file is remembered in `keys/` per
+(path, size, mtime), so a hit in a new process reads no DICOM header. Writes are atomic
+(temporary file + rename): any number of DataLoader workers or processes may fill one cache.
 """
 
 from __future__ import annotations
@@ -93,9 +94,10 @@ class ImageCache:
         cached = self._load(entry)
         if cached is not None:
             return cached
-        pixels = preprocess(read_image(path), self.image_size)
-        self._store(entry, pixels)
-        return pixels
+        stored = _quantize(preprocess(read_image(path), self.image_size))
+        entry.parent.mkdir(parents=True, exist_ok=True)
+        _atomic_write(entry, lambda handle: np.save(handle, stored, allow_pickle=False))
+        return _dequantize(stored)  # what every later hit returns, bit for bit
 
     def contains(self, path: str | Path) -> bool:
         """Whether a valid entry for this file exists already."""
@@ -111,10 +113,24 @@ class ImageCache:
         """SOPInstanceUID for DICOM; for PNG/JPEG a hash of resolved path, size and mtime."""
         resolved = Path(path).resolve()
         stat = resolved.stat()
-        memo_key = (str(resolved), stat.st_size, stat.st_mtime_ns)
-        if memo_key not in self._keys:
-            self._keys[memo_key] = self._compute_key(resolved, stat.st_size, stat.st_mtime_ns)
-        return self._keys[memo_key]
+        identity = (str(resolved), stat.st_size, stat.st_mtime_ns)
+        if identity not in self._keys:
+            self._keys[identity] = self._remembered_key(resolved, stat.st_size, stat.st_mtime_ns)
+        return self._keys[identity]
+
+    def _remembered_key(self, resolved: Path, size: int, mtime_ns: int) -> str:
+        """The key, remembered on disk per (path, size, mtime): a new process reads no header."""
+        marker = self.directory / "keys" / f"{_digest(f'{resolved}|{size}|{mtime_ns}')}.key"
+        try:
+            key = marker.read_text(encoding="ascii")
+            if _SAFE_KEY.fullmatch(key):
+                return key
+        except (FileNotFoundError, UnicodeDecodeError):
+            pass
+        key = self._compute_key(resolved, size, mtime_ns)
+        marker.parent.mkdir(exist_ok=True)
+        _atomic_write(marker, lambda handle: handle.write(key.encode("ascii")))
+        return key
 
     def _compute_key(self, resolved: Path, size: int, mtime_ns: int) -> str:
         uid = read_header(resolved).sop_instance_uid
@@ -136,20 +152,23 @@ class ImageCache:
                 "%s: cache entry has shape %s %s, decoding again", entry, stored.shape, stored.dtype
             )
             return None
-        pixels = stored.astype(np.float32)
-        pixels *= np.float32(1.0 / _STORED_MAX)
-        return pixels
-
-    def _store(self, entry: Path, pixels: np.ndarray) -> None:
-        stored = np.rint(pixels * _STORED_MAX).astype(STORED_DTYPE)
-        entry.parent.mkdir(parents=True, exist_ok=True)
-        _atomic_write(entry, lambda handle: np.save(handle, stored, allow_pickle=False))
+        return _dequantize(stored)
 
     def _write_parameters(self, parameters: dict[str, Any]) -> None:
         target = self.directory / "parameters.json"
         if not target.exists():
             text = json.dumps(parameters, indent=2, sort_keys=True).encode()
             _atomic_write(target, lambda handle: handle.write(text))
+
+
+def _quantize(pixels: np.ndarray) -> np.ndarray:
+    return np.rint(pixels * _STORED_MAX).astype(STORED_DTYPE)
+
+
+def _dequantize(stored: np.ndarray) -> np.ndarray:
+    pixels = stored.astype(np.float32)
+    pixels *= np.float32(1.0 / _STORED_MAX)
+    return pixels
 
 
 def _digest(text: str) -> str:

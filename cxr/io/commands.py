@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from collections import Counter
@@ -94,19 +95,17 @@ def _fill(
         return list(tqdm(pool.map(_cache_one, jobs, chunksize=chunk_size), **bar))
 
 
-_WORKER_CACHES: dict[tuple[str, int], ImageCache] = {}
+@functools.lru_cache(maxsize=4)
+def _worker_cache(cache_dir: str, image_size: int) -> ImageCache:
+    """One ImageCache per worker process, so its in-memory key memo is reused across files."""
+    return ImageCache(Path(cache_dir), image_size)
 
 
 def _cache_one(job: tuple[str, str, int]) -> str | None:
     """Runs in a worker: caches one file; returns None, or the reason it was skipped."""
     path, cache_dir, image_size = job
-    image_cache = _WORKER_CACHES.get((cache_dir, image_size))
-    if image_cache is None:
-        image_cache = _WORKER_CACHES[(cache_dir, image_size)] = ImageCache(
-            Path(cache_dir), image_size
-        )
     try:
-        image_cache.get(path)
+        _worker_cache(cache_dir, image_size).get(path)
     except UnreadableImage as error:
         return error.reason
     return None

@@ -285,7 +285,7 @@ def _build_study(
         if sop is not None and sop in kept_by_sop:
             study.flags.append(f"duplicate_sop:{path}")
             skipped.append(
-                SkippedFile(path, f"duplicate SOPInstanceUID {sop} of {kept_by_sop[sop]}")
+                SkippedFile(path, f"duplicate SOPInstanceUID: {sop} is also {kept_by_sop[sop]}")
             )
             continue
         if sop is not None:

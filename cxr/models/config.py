@@ -14,21 +14,23 @@ from typing import Any
 
 from cxr.types import TUBE_LINE_LABELS
 
+# Enum members are named by their values: jsonargparse reads YAML `freeze: last_n` by name.
+
 
 class FreezeMode(str, Enum):
     """Which image-encoder weights train."""
 
-    TRAIN = "train"
-    FROZEN = "frozen"
-    LAST_N = "last_n"
+    train = "train"
+    frozen = "frozen"
+    last_n = "last_n"
 
 
 class ConnectorKind(str, Enum):
     """How encoder tokens become decoder-width visual tokens."""
 
-    LINEAR = "linear"
-    MLP = "mlp"
-    ATTENTION_POOL = "attention_pool"
+    linear = "linear"
+    mlp = "mlp"
+    attention_pool = "attention_pool"
 
 
 class DecoderKind(str, Enum):
@@ -39,15 +41,15 @@ class DecoderKind(str, Enum):
     attends to them through cross-attention layers.
     """
 
-    CAUSAL_LM = "causal_lm"
-    CROSS_ATTENTION = "cross_attention"
+    causal_lm = "causal_lm"
+    cross_attention = "cross_attention"
 
 
 class HeadPool(str, Enum):
     """How a label head pools one image's tokens into a vector."""
 
-    MEAN = "mean"
-    ATTENTION = "attention"
+    mean = "mean"
+    attention = "attention"
 
 
 @dataclass
@@ -79,7 +81,7 @@ class EncoderConfig:
     hf_model_type: str | None = None
     hf_arch: dict[str, Any] = field(default_factory=dict)
     timm_kwargs: dict[str, Any] = field(default_factory=dict)
-    freeze: FreezeMode = FreezeMode.TRAIN
+    freeze: FreezeMode = FreezeMode.train
     trainable_blocks: int = 0
     image_size: int = 128
     pixel_mean: float = 0.5
@@ -98,7 +100,7 @@ class ConnectorConfig:
         dropout: Dropout on the visual tokens.
     """
 
-    kind: ConnectorKind = ConnectorKind.MLP
+    kind: ConnectorKind = ConnectorKind.mlp
     num_queries: int = 32
     num_heads: int = 4
     dropout: float = 0.0
@@ -144,7 +146,7 @@ class DecoderConfig:
         gradient_checkpointing: Recompute decoder activations in backward to save memory.
     """
 
-    kind: DecoderKind = DecoderKind.CAUSAL_LM
+    kind: DecoderKind = DecoderKind.causal_lm
     path: str | None = None
     model_type: str = "gpt2"
     arch: dict[str, Any] = field(default_factory=_tiny_gpt2_arch)
@@ -172,5 +174,5 @@ class HeadsConfig:
 
     hidden: int = 256
     dropout: float = 0.1
-    pool: HeadPool = HeadPool.ATTENTION
+    pool: HeadPool = HeadPool.attention
     tube_line_thresholds: list[float] = field(default_factory=_default_thresholds)

@@ -20,9 +20,9 @@ class Connector(nn.Module):
         self.config = config
         self.norm = nn.LayerNorm(input_dim)
         self.queries: nn.Parameter | None = None
-        if config.kind == ConnectorKind.LINEAR:
+        if config.kind == ConnectorKind.linear:
             self.project: nn.Module = nn.Linear(input_dim, output_dim)
-        elif config.kind == ConnectorKind.MLP:
+        elif config.kind == ConnectorKind.mlp:
             self.project = nn.Sequential(
                 nn.Linear(input_dim, output_dim), nn.GELU(), nn.Linear(output_dim, output_dim)
             )
@@ -43,4 +43,4 @@ class Connector(nn.Module):
             queries = self.queries.unsqueeze(0).expand(tokens.shape[0], -1, -1)
             pooled, _ = self.attention(queries, projected, projected, need_weights=False)
             projected = self.output_norm(pooled + queries)
-        return self.dropout(projected)  # type: ignore[no-any-return]
+        return self.dropout(projected)

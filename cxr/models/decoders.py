@@ -12,7 +12,7 @@ from __future__ import annotations
 import inspect
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -23,6 +23,7 @@ from transformers import (
     PreTrainedModel,
     PreTrainedTokenizerBase,
 )
+from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING
 
 from cxr.errors import InputError
 from cxr.models.config import DecoderConfig, DecoderKind, LoraSettings
@@ -41,18 +42,18 @@ class TextDecoder(nn.Module):
 
     @property
     def hidden_size(self) -> int:
-        return int(self.language_model.get_input_embeddings().embedding_dim)
+        return _embeddings(self.language_model).embedding_dim
 
     def embed(self, token_ids: torch.Tensor) -> torch.Tensor:
         """Input embeddings [B, T, D] of token ids [B, T]."""
-        return self.language_model.get_input_embeddings()(token_ids)  # type: ignore[no-any-return]
+        return _embeddings(self.language_model)(token_ids)
 
     def _logits_of_last(self, count: int, **inputs: Any) -> torch.Tensor:
         """Logits of the last `count` positions of the sequence."""
         if self._keeps_logits:
             inputs["logits_to_keep"] = count
         logits = self.language_model(**inputs, use_cache=False).logits
-        return logits[:, -count:]  # type: ignore[no-any-return]
+        return logits[:, -count:]
 
     def report_logits(
         self,
@@ -76,9 +77,13 @@ class TextDecoder(nn.Module):
         raise NotImplementedError
 
 
+def _embeddings(language_model: PreTrainedModel) -> nn.Embedding:
+    return cast(nn.Embedding, language_model.get_input_embeddings())
+
+
 def _position_ids(mask: torch.Tensor) -> torch.Tensor:
     """Positions that ignore left padding: the first real token is position 0."""
-    return torch.arange(mask.shape[1]).expand_as(mask)
+    return (mask.long().cumsum(-1) - 1).clamp(min=0)
 
 
 class CausalLMDecoder(TextDecoder):
@@ -93,7 +98,9 @@ class CausalLMDecoder(TextDecoder):
         report_mask: torch.Tensor,
     ) -> torch.Tensor:
         visual_mask = prompt_mask.new_ones(visual_tokens.shape[:2])
-        embeds = torch.cat([prompt_embeds, visual_tokens.to(prompt_embeds.dtype), report_embeds], dim=1)
+        embeds = torch.cat(
+            [prompt_embeds, visual_tokens.to(prompt_embeds.dtype), report_embeds], dim=1
+        )
         mask = torch.cat([prompt_mask, visual_mask, report_mask], dim=1)
         report_length = report_embeds.shape[1]
         logits = self._logits_of_last(
@@ -114,7 +121,7 @@ class CausalLMDecoder(TextDecoder):
         visual_mask = prompt_mask.new_ones(visual_tokens.shape[:2])
         embeds = torch.cat([prompt_embeds, visual_tokens.to(prompt_embeds.dtype)], dim=1)
         mask = torch.cat([prompt_mask, visual_mask], dim=1)
-        return self.language_model.generate(  # type: ignore[no-any-return,operator]
+        return self.language_model.generate(  # type: ignore[operator]
             inputs_embeds=embeds,
             attention_mask=mask,
             position_ids=_position_ids(mask),
@@ -152,7 +159,7 @@ class CrossAttentionDecoder(TextDecoder):
         visual_tokens: torch.Tensor,
         generation_config: GenerationConfig,
     ) -> torch.Tensor:
-        return self.language_model.generate(  # type: ignore[no-any-return,operator]
+        return self.language_model.generate(  # type: ignore[operator]
             inputs_embeds=prompt_embeds,
             attention_mask=prompt_mask,
             position_ids=_position_ids(prompt_mask),
@@ -163,7 +170,7 @@ class CrossAttentionDecoder(TextDecoder):
 
 def build_decoder(config: DecoderConfig, tokenizer: PreTrainedTokenizerBase) -> TextDecoder:
     """The decoder of `config`, with its vocabulary and special tokens matching `tokenizer`."""
-    cross_attention = config.kind == DecoderKind.CROSS_ATTENTION
+    cross_attention = config.kind == DecoderKind.cross_attention
     if config.path is not None:
         language_model = _load_language_model(config, cross_attention)
     else:
@@ -171,7 +178,7 @@ def build_decoder(config: DecoderConfig, tokenizer: PreTrainedTokenizerBase) -> 
     if cross_attention and not _has_cross_attention(language_model):
         raise InputError(
             config.path or config.model_type,
-            "this model type has no cross-attention layers; use kind causal_lm",
+            f"{config.model_type} has no cross-attention layers; use kind causal_lm",
         )
     _match_tokenizer(language_model, tokenizer)
     if config.gradient_checkpointing:
@@ -198,30 +205,46 @@ def _build_language_model(
     }
     extra = {"add_cross_attention": True} if cross_attention else {}
     hf_config = AutoConfig.for_model(config.model_type, **{**config.arch, **special, **extra})
-    kwargs = {} if config.attn_implementation is None else {"attn_implementation": config.attn_implementation}
-    return AutoModelForCausalLM.from_config(hf_config, **kwargs)  # type: ignore[no-any-return]
+    kwargs = (
+        {}
+        if config.attn_implementation is None
+        else {"attn_implementation": config.attn_implementation}
+    )
+    return AutoModelForCausalLM.from_config(hf_config, **kwargs)
 
 
 def _load_language_model(config: DecoderConfig, cross_attention: bool) -> PreTrainedModel:
     path = Path(config.path or "")
     if not path.is_dir():
-        raise InputError(path, "decoder path must be a local folder holding a Hugging Face causal LM")
-    kwargs: dict[str, Any] = {"local_files_only": True}
+        raise InputError(
+            path, "decoder path must be a local folder holding a Hugging Face causal LM"
+        )
+    try:
+        hf_config = AutoConfig.from_pretrained(path, local_files_only=True)
+    except (OSError, ValueError) as error:
+        raise InputError(path, f"cannot read the decoder's config.json: {error}") from error
+    if cross_attention:
+        # Checked before loading: the weights of a real decoder take long to read.
+        forward = getattr(MODEL_FOR_CAUSAL_LM_MAPPING.get(type(hf_config), None), "forward", None)
+        if forward is None or "encoder_hidden_states" not in inspect.signature(forward).parameters:
+            raise InputError(
+                path, f"{hf_config.model_type} has no cross-attention layers; use kind causal_lm"
+            )
+        hf_config.add_cross_attention = True
+    kwargs: dict[str, Any] = {"local_files_only": True, "config": hf_config}
     if config.attn_implementation is not None:
         kwargs["attn_implementation"] = config.attn_implementation
     if config.dtype is not None:
         kwargs["dtype"] = getattr(torch, config.dtype)
-    if cross_attention:
-        kwargs["add_cross_attention"] = True
     try:
-        return AutoModelForCausalLM.from_pretrained(path, **kwargs)  # type: ignore[no-any-return]
+        return AutoModelForCausalLM.from_pretrained(path, **kwargs)
     except (OSError, ValueError) as error:
         raise InputError(path, f"cannot load a causal language model: {error}") from error
 
 
 def _match_tokenizer(language_model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> None:
     """Grows the embedding table for tokens the tokenizer added (e.g. a pad token)."""
-    if len(tokenizer) > language_model.get_input_embeddings().num_embeddings:
+    if len(tokenizer) > _embeddings(language_model).num_embeddings:
         language_model.resize_token_embeddings(len(tokenizer))
     for name in ("pad_token_id", "eos_token_id", "bos_token_id"):
         if getattr(language_model.config, name, None) is None:

@@ -40,7 +40,9 @@ class ImageEncoder(nn.Module):
         self.hf_config: Any = getattr(self.backbone, "config", None) if self.is_hf else None
         _apply_freeze(self.backbone, config, self.is_hf)
         feature_map = self._probe(config.image_size)
-        self.feature_dim = int(feature_map.shape[1] if feature_map.ndim == 4 else feature_map.shape[-1])
+        self.feature_dim = int(
+            feature_map.shape[1] if feature_map.ndim == 4 else feature_map.shape[-1]
+        )
         self.spatial_position: nn.Parameter | None = None
         if feature_map.ndim == 4:
             grid = feature_map.shape[-2:]
@@ -64,8 +66,8 @@ class ImageEncoder(nn.Module):
 
     def _features(self, pixels: torch.Tensor) -> torch.Tensor:
         if self.is_hf:
-            return self.backbone(pixel_values=pixels).last_hidden_state  # type: ignore[no-any-return]
-        return self.backbone.forward_features(pixels)  # type: ignore[no-any-return]
+            return self.backbone(pixel_values=pixels).last_hidden_state
+        return self.backbone.forward_features(pixels)  # type: ignore[operator]
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Tokens [N, T, C] of images [N, 1, H, W] with pixels in [0, 1], bright = dense."""
@@ -74,7 +76,7 @@ class ImageEncoder(nn.Module):
         if features.ndim == 3:
             return features
         if self.spatial_position is not None:
-            position = self.spatial_position
+            position: torch.Tensor = self.spatial_position
             if position.shape[-2:] != features.shape[-2:]:
                 position = F.interpolate(position, size=features.shape[-2:], mode="bilinear")
             features = features + position.to(features.dtype)
@@ -83,7 +85,7 @@ class ImageEncoder(nn.Module):
     def train(self, mode: bool = True) -> ImageEncoder:
         """Keeps a fully frozen backbone in eval mode (batch-norm statistics stay as loaded)."""
         super().train(mode)
-        if self.config.freeze == FreezeMode.FROZEN:
+        if self.config.freeze == FreezeMode.frozen:
             self.backbone.eval()
         return self
 
@@ -109,9 +111,13 @@ def _build_timm_model(config: EncoderConfig) -> nn.Module:
     else:
         raise InputError(weights, "encoder weights not found (expected a file or a folder)")
     try:
-        model = timm.create_model(config.name, pretrained=True, pretrained_cfg_overlay=overlay, **kwargs)
+        model = timm.create_model(
+            config.name, pretrained=True, pretrained_cfg_overlay=overlay, **kwargs
+        )
     except (RuntimeError, KeyError, ValueError, OSError) as error:
-        raise InputError(weights, f"cannot load weights into timm model {config.name!r}: {error}") from error
+        raise InputError(
+            weights, f"cannot load weights into timm model {config.name!r}: {error}"
+        ) from error
     log.info("encoder %s: weights loaded from %s", config.name, weights)
     return model
 
@@ -127,7 +133,7 @@ def _load_hf_vision_model(path: Path) -> nn.Module:
         raise InputError(path, f"cannot load a Hugging Face vision model: {error}") from error
     model = getattr(model, "vision_model", model)
     _adapt_hf_to_one_channel(model)
-    return model  # type: ignore[no-any-return]
+    return model
 
 
 def _build_hf_vision_model(model_type: str, arch: dict[str, Any]) -> nn.Module:
@@ -135,51 +141,40 @@ def _build_hf_vision_model(model_type: str, arch: dict[str, Any]) -> nn.Module:
 
     hf_config = AutoConfig.for_model(model_type, **{**arch, "num_channels": 1})
     model = AutoModel.from_config(hf_config)
-    return getattr(model, "vision_model", model)  # type: ignore[no-any-return]
+    return getattr(model, "vision_model", model)
 
 
 def _adapt_hf_to_one_channel(model: nn.Module) -> None:
     """Sums the first 3-channel convolution over its input channels (as timm does)."""
-    for parent in model.modules():
-        for child_name, child in parent.named_children():
-            if isinstance(child, nn.Conv2d) and child.in_channels == 3:
-                gray = nn.Conv2d(
-                    1,
-                    child.out_channels,
-                    child.kernel_size,  # type: ignore[arg-type]
-                    child.stride,  # type: ignore[arg-type]
-                    child.padding,  # type: ignore[arg-type]
-                    child.dilation,  # type: ignore[arg-type]
-                    child.groups,
-                    child.bias is not None,
-                )
-                with torch.no_grad():
-                    gray.weight.copy_(child.weight.sum(dim=1, keepdim=True))
-                    if child.bias is not None and gray.bias is not None:
-                        gray.bias.copy_(child.bias)
-                setattr(parent, child_name, gray)
-                _set_num_channels(model)
-                return
+    for module in model.modules():
+        if isinstance(module, nn.Conv2d) and module.in_channels == 3:
+            with torch.no_grad():
+                module.weight = nn.Parameter(module.weight.sum(dim=1, keepdim=True))
+            module.in_channels = 1
+            _set_num_channels(model)
+            return
 
 
 def _set_num_channels(model: nn.Module) -> None:
     """Hugging Face embeddings check `num_channels` against the input; it is now 1."""
     for module in model.modules():
         if getattr(module, "num_channels", None) == 3:
-            module.num_channels = 1
+            setattr(module, "num_channels", 1)  # noqa: B010
     config = getattr(model, "config", None)
     if config is not None and hasattr(config, "num_channels"):
         config.num_channels = 1
 
 
 def _apply_freeze(backbone: nn.Module, config: EncoderConfig, is_hf: bool) -> None:
-    if config.freeze == FreezeMode.TRAIN:
+    if config.freeze == FreezeMode.train:
         return
     backbone.requires_grad_(False)
-    if config.freeze == FreezeMode.FROZEN:
+    if config.freeze == FreezeMode.frozen:
         return
-    names = _hf_last_blocks(backbone, config.trainable_blocks) if is_hf else _timm_last_blocks(
-        backbone, config.trainable_blocks
+    names = (
+        _hf_last_blocks(backbone, config.trainable_blocks)
+        if is_hf
+        else _timm_last_blocks(backbone, config.trainable_blocks)
     )
     parameters = dict(backbone.named_parameters())
     for name in names:
@@ -200,7 +195,11 @@ def _timm_last_blocks(backbone: nn.Module, count: int) -> list[str]:
 
 def _hf_last_blocks(backbone: nn.Module, count: int) -> list[str]:
     """Parameter names of the last `count` layers of the longest layer list, and what follows it."""
-    lists = [(name, module) for name, module in backbone.named_modules() if isinstance(module, nn.ModuleList)]
+    lists = [
+        (name, module)
+        for name, module in backbone.named_modules()
+        if isinstance(module, nn.ModuleList)
+    ]
     if not lists:
         raise InputError("encoder", "freeze last_n needs a model with a list of layers")
     list_name, layers = max(lists, key=lambda item: len(item[1]))

@@ -16,13 +16,13 @@ class TokenPool(nn.Module):
         super().__init__()
         self.kind = kind
         self.norm = nn.LayerNorm(dim)
-        if kind == HeadPool.ATTENTION:
+        if kind == HeadPool.attention:
             self.query = nn.Parameter(torch.randn(dim) * 0.02)
             self.key = nn.Linear(dim, dim, bias=False)
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         tokens = self.norm(tokens)
-        if self.kind == HeadPool.MEAN:
+        if self.kind == HeadPool.mean:
             return tokens.mean(dim=1)
         scores = self.key(tokens) @ self.query / tokens.shape[-1] ** 0.5
         weights = scores.softmax(dim=1).unsqueeze(-1)
@@ -47,7 +47,7 @@ class TubeLineHead(nn.Module):
         self.classify = _mlp(feature_dim, config, len(TUBE_LINE_LABELS))
 
     def forward(self, frontal_tokens: torch.Tensor) -> torch.Tensor:
-        return self.classify(self.pool(frontal_tokens))  # type: ignore[no-any-return]
+        return self.classify(self.pool(frontal_tokens))
 
 
 class ChangeHead(nn.Module):
@@ -62,4 +62,4 @@ class ChangeHead(nn.Module):
         current = self.pool(current_tokens)
         prior = self.pool(prior_tokens)
         logits = self.classify(torch.cat([current, prior, current - prior], dim=-1))
-        return logits.view(-1, len(CHANGE_FINDINGS), len(Change))  # type: ignore[no-any-return]
+        return logits.view(-1, len(CHANGE_FINDINGS), len(Change))

@@ -99,7 +99,9 @@ class ReportModel(nn.Module):
     ) -> None:
         super().__init__()
         if tokenizer is None:
-            raise ValueError("ReportModel needs a tokenizer (see cxr.data.tokenizer.load_tokenizer)")
+            raise ValueError(
+                "ReportModel needs a tokenizer (see cxr.data.tokenizer.load_tokenizer)"
+            )
         self.encoder_config = encoder or EncoderConfig()
         self.connector_config = connector or ConnectorConfig()
         self.decoder_config = decoder or DecoderConfig()
@@ -112,7 +114,9 @@ class ReportModel(nn.Module):
         feature_dim = self.image_encoder.feature_dim
         self.role_embedding = nn.Parameter(torch.randn(len(IMAGE_SLOTS), feature_dim) * 0.02)
         self.missing_image = nn.Parameter(torch.randn(len(IMAGE_SLOTS), feature_dim) * 0.02)
-        self.connector = Connector(self.connector_config, feature_dim, self.text_decoder.hidden_size)
+        self.connector = Connector(
+            self.connector_config, feature_dim, self.text_decoder.hidden_size
+        )
         self.tube_line_head = TubeLineHead(self.heads_config, feature_dim)
         self.change_head = ChangeHead(self.heads_config, feature_dim)
 
@@ -136,7 +140,7 @@ class ReportModel(nn.Module):
     def visual_tokens(self, slot_tokens: torch.Tensor) -> torch.Tensor:
         """Decoder-width visual tokens [B, V, D] of the slot tokens [B, 3, T, C]."""
         with_roles = slot_tokens + self.role_embedding[None, :, None, :].to(slot_tokens.dtype)
-        return self.connector(with_roles.flatten(1, 2))  # type: ignore[no-any-return]
+        return self.connector(with_roles.flatten(1, 2))
 
     def _label_logits(
         self, slot_tokens: torch.Tensor, image_present: torch.Tensor
@@ -172,7 +176,9 @@ class ReportModel(nn.Module):
         if rows.numel() == 0:
             # Keep the decoder in the graph (DDP expects every parameter to get a gradient).
             rows = rows.new_zeros(1)
-        prompt_ids, prompt_mask = _trim_left_padding(batch["prompt_ids"][rows], batch["prompt_mask"][rows])
+        prompt_ids, prompt_mask = _trim_left_padding(
+            batch["prompt_ids"][rows], batch["prompt_mask"][rows]
+        )
         report_ids, report_mask = _trim_right_padding(batch["report_ids"][rows], report_mask[rows])
         logits = self.text_decoder.report_logits(
             self.text_decoder.embed(prompt_ids),
@@ -181,7 +187,9 @@ class ReportModel(nn.Module):
             self.text_decoder.embed(report_ids),
             report_mask,
         )
-        token_loss = F.cross_entropy(logits.float().flatten(0, 1), report_ids.flatten(), reduction="none")
+        token_loss = F.cross_entropy(
+            logits.float().flatten(0, 1), report_ids.flatten(), reduction="none"
+        )
         weights = report_mask.flatten().to(token_loss.dtype)
         token_count = weights.sum()
         return (token_loss * weights).sum() / token_count.clamp(min=1.0), token_count
@@ -227,7 +235,13 @@ class ReportModel(nn.Module):
             visual = self.visual_tokens(slot_tokens)
             prompt_ids, prompt_mask = _trim_left_padding(batch["prompt_ids"], batch["prompt_mask"])
             generation_config = self._generation_config(
-                max_new_tokens, num_beams, do_sample, temperature, top_p, repetition_penalty, use_cache
+                max_new_tokens,
+                num_beams,
+                do_sample,
+                temperature,
+                top_p,
+                repetition_penalty,
+                use_cache,
             )
             return self.text_decoder.generate_ids(
                 self.text_decoder.embed(prompt_ids), prompt_mask, visual, generation_config
@@ -251,7 +265,14 @@ class ReportModel(nn.Module):
         A study's greedy report does not depend on which other studies share the batch.
         """
         token_ids = self.generate_ids(
-            batch, max_new_tokens, num_beams, do_sample, temperature, top_p, repetition_penalty, use_cache
+            batch,
+            max_new_tokens,
+            num_beams,
+            do_sample,
+            temperature,
+            top_p,
+            repetition_penalty,
+            use_cache,
         )
         texts = self.tokenizer.batch_decode(token_ids, skip_special_tokens=True)
         return [text.strip() for text in texts]
@@ -286,7 +307,11 @@ class ReportModel(nn.Module):
         encoder = replace(self.encoder_config, weights=None, hf_path=None)
         hf_encoder_config = self.image_encoder.hf_config
         if hf_encoder_config is not None:
-            encoder = replace(encoder, hf_model_type=hf_encoder_config.model_type, hf_arch=_hf_arch(hf_encoder_config))
+            encoder = replace(
+                encoder,
+                hf_model_type=hf_encoder_config.model_type,
+                hf_arch=_hf_arch(hf_encoder_config),
+            )
         language_model_config = self.text_decoder.language_model.config
         decoder = replace(
             self.decoder_config,
@@ -314,22 +339,32 @@ class ReportModel(nn.Module):
         return directory
 
     @classmethod
-    def from_pretrained(cls, directory: str | Path, device: str | torch.device = "cpu") -> ReportModel:
+    def from_config(
+        cls, config: dict[str, Any], tokenizer: Any, source: str | Path = "config"
+    ) -> ReportModel:
+        """A model with random weights from a `config_dict()` record; `source` names it in errors."""
+        source = Path(source)
+        if config.get("format") != FORMAT or config.get("version") != FORMAT_VERSION:
+            raise InputError(source, f"expected format {FORMAT} version {FORMAT_VERSION}")
+        return cls(
+            encoder=_dataclass_from_dict(EncoderConfig, config["encoder"], source),
+            connector=_dataclass_from_dict(ConnectorConfig, config["connector"], source),
+            decoder=_dataclass_from_dict(DecoderConfig, config["decoder"], source),
+            heads=_dataclass_from_dict(HeadsConfig, config["heads"], source),
+            tokenizer=tokenizer,
+        )
+
+    @classmethod
+    def from_pretrained(
+        cls, directory: str | Path, device: str | torch.device = "cpu"
+    ) -> ReportModel:
         """Loads a `save_pretrained` directory (never unpickles); the model is in eval mode."""
         directory = Path(directory)
         config_path = directory / CONFIG_FILE
         if not config_path.is_file():
             raise InputError(directory, f"not a saved report model (no {CONFIG_FILE})")
         config = json.loads(config_path.read_text())
-        if config.get("format") != FORMAT or config.get("version") != FORMAT_VERSION:
-            raise InputError(config_path, f"expected format {FORMAT} version {FORMAT_VERSION}")
-        model = cls(
-            encoder=_dataclass_from_dict(EncoderConfig, config["encoder"], config_path),
-            connector=_dataclass_from_dict(ConnectorConfig, config["connector"], config_path),
-            decoder=_dataclass_from_dict(DecoderConfig, config["decoder"], config_path),
-            heads=_dataclass_from_dict(HeadsConfig, config["heads"], config_path),
-            tokenizer=load_tokenizer(directory / TOKENIZER_DIR),
-        )
+        model = cls.from_config(config, load_tokenizer(directory / TOKENIZER_DIR), config_path)
         weights_path = directory / WEIGHTS_FILE
         if not weights_path.is_file():
             raise InputError(directory, f"no {WEIGHTS_FILE}")
@@ -351,7 +386,14 @@ def _trim_right_padding(ids: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Te
     return ids[:, : last + 1], mask[:, : last + 1]
 
 
-_HF_BOOKKEEPING = ("model_type", "transformers_version", "architectures", "_name_or_path", "dtype", "torch_dtype")
+_HF_BOOKKEEPING = (
+    "model_type",
+    "transformers_version",
+    "architectures",
+    "_name_or_path",
+    "dtype",
+    "torch_dtype",
+)
 
 
 def _hf_arch(hf_config: Any) -> dict[str, Any]:

@@ -12,7 +12,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cxr.synth.draw import Path, bezier, curve, fill, grid, smoothstep, soften, splat, stroke
+from cxr.synth.draw import (
+    Path,
+    bezier,
+    curve,
+    fill,
+    grid,
+    smoothstep,
+    soften,
+    soften_mask,
+    splat,
+    strokes,
+)
 from cxr.synth.truth import Side, Thorax
 
 LUNG_AIR = 0.4
@@ -122,24 +133,32 @@ def heart_box(t: Thorax, ctr: float) -> tuple[float, float, float, float]:
 
 
 def _body(t: Thorax, size: int) -> np.ndarray:
+    """Soft tissue: neck, sloping shoulders, chest wall; thicker in the middle like a cylinder."""
     x, y = grid(size)
-    neck_bottom, shoulder = t.lung_top_y - 0.06, t.lung_top_y + 0.02
+    neck_bottom, shoulder = t.lung_top_y - 0.1, t.lung_top_y + 0.05
     ramp = np.clip((y - neck_bottom) / (shoulder - neck_bottom), 0.0, 1.0)
-    half = t.cm(6.5) + (t.body_half_width + 0.07 - t.cm(6.5)) * np.sin(ramp * np.pi / 2)
-    below = np.clip((y - shoulder) / 0.3, 0.0, 1.0)
-    half = half - 0.07 * np.sin(below * np.pi / 2)
+    widest = t.body_half_width + 0.11
+    half = t.cm(6.0) + (widest - t.cm(6.0)) * np.sin(ramp * np.pi / 2) ** 0.7
+    below = np.clip((y - shoulder) / 0.35, 0.0, 1.0)
+    half = half - 0.1 * np.sin(below * np.pi / 2)
     u = np.abs(x - t.midline_x) / half
     thickness = np.sqrt(np.clip(1.0 - u**2, 0.0, 1.0))
-    return (0.2 + 0.33 * thickness**0.5) * smoothstep(1.0 - u, 0.02)
+    return (0.17 + 0.33 * thickness**0.6) * smoothstep(1.0 - u, 0.025)
 
 
 def _vessels(t: Thorax, size: int, rng: np.random.Generator) -> np.ndarray:
     """Branching pulmonary vessels radiating from each hilum, thinning to the periphery."""
+    roots = [((t.midline_x + side_sign(side) * (t.mediastinum_half_width + 0.025), t.carina_y + 0.05),
+              side_sign(side), (-165.0, -15.0), 6) for side in Side]
+    return vessel_tree(size, roots, rng)
+
+
+def vessel_tree(size: int, roots: list[tuple[tuple[float, float], float, tuple[float, float], int]],
+                rng: np.random.Generator) -> np.ndarray:
+    """Branching vessels from (hilum, mirror sign, angle range in degrees, trunk count) roots."""
     starts, mids, ends, widths = [], [], [], []
-    for side in Side:
-        s = side_sign(side)
-        hilum = (t.midline_x + s * (t.mediastinum_half_width + 0.025), t.carina_y + 0.05)
-        stack = [(hilum, float(angle), 0.11, 1.0) for angle in np.radians(rng.uniform(-165, -15, 6))]
+    for hilum, s, (low, high), trunks in roots:
+        stack = [(hilum, float(a), 0.11, 1.0) for a in np.radians(rng.uniform(low, high, trunks))]
         while stack:
             start, angle, length, width = stack.pop()
             direction = np.array([np.cos(angle) * s, -np.sin(angle)])
@@ -158,11 +177,13 @@ def _vessels(t: Thorax, size: int, rng: np.random.Generator) -> np.ndarray:
     weights = np.repeat(np.asarray(widths), points.shape[1]) * 0.35
     canvas = np.zeros((size, size), dtype=np.float32)
     splat(canvas, points.reshape(-1, 2), weights)
-    return np.minimum(soften(canvas, 0.0025), 0.1)
+    return np.minimum(soften(canvas, 0.0035), 0.08)
 
 
-def _ribs(t: Thorax, mask: np.ndarray, rng: np.random.Generator) -> None:
+def _ribs(t: Thorax, size: int, rng: np.random.Generator) -> np.ndarray:
+    """Posterior ribs arching out from the spine, fainter anterior ribs sloping down medially."""
     spacing = (t.diaphragm_right_y - t.lung_top_y) / 8.6
+    posterior, anterior = [], []
     for side in Side:
         s = side_sign(side)
         for k in range(11):
@@ -170,30 +191,33 @@ def _ribs(t: Thorax, mask: np.ndarray, rng: np.random.Generator) -> None:
             u = np.linspace(0.0, 1.0, 24)
             x = t.midline_x + s * (t.cm(2.0) + u * (t.lung_half_width + 0.03 - t.cm(2.0)))
             y = y0 - 0.045 * np.sin(np.pi * u * 0.7) + (0.08 + 0.008 * k) * u**3
-            y = y + rng.normal(0, 0.002)
-            stroke(mask, curve(x, y), t.cm(1.0), 0.08, chunk=400)
+            posterior.append(curve(x, y + rng.normal(0, 0.002)))
         for k in range(7):
             y_lat = t.lung_top_y + 0.02 + k * spacing * 1.05
             u = np.linspace(0.0, 1.0, 16)
             x = t.midline_x + s * (t.lung_half_width - u * (t.lung_half_width - t.cm(3.5)))
-            stroke(mask, curve(x, y_lat + 0.13 * u**1.3), t.cm(0.9), 0.03, chunk=400)
+            anterior.append(curve(x, y_lat + 0.13 * u**1.3))
+    return (0.07 * strokes(size, posterior, t.cm(0.85), crisp=1.3)
+            + 0.03 * strokes(size, anterior, t.cm(0.9), crisp=1.5))
 
 
 def _shoulder_girdle(t: Thorax, mask: np.ndarray) -> None:
+    clavicles = []
     for side in Side:
         s = side_sign(side)
         start = (t.midline_x + s * t.cm(1.8), t.lung_top_y + 0.02)
         end = (t.midline_x + s * (t.lung_half_width + 0.05), t.lung_top_y - 0.045)
         mid = ((start[0] + end[0]) / 2, (start[1] + end[1]) / 2 + 0.015)
-        stroke(mask, bezier(start, mid, end, n=24), t.cm(1.4), 0.15)
-        head = (t.midline_x + s * (t.lung_half_width + 0.11), t.lung_top_y - 0.0)
+        clavicles.append(bezier(start, mid, end, n=24))
+        head = (t.midline_x + s * (t.lung_half_width + 0.1), t.lung_top_y + 0.01)
         theta = np.linspace(0, 2 * np.pi, 40)
         radius = t.cm(3.0)
         fill(mask, curve(head[0] + radius * np.cos(theta), head[1] + radius * np.sin(theta)),
-             0.16)
+             0.12)
         blade = curve(np.array([0.0, 0.05, 0.02]) * s + t.midline_x + s * (t.lung_half_width - 0.02),
                       np.array([t.lung_top_y, t.lung_top_y + 0.02, t.lung_top_y + 0.22]))
         fill(mask, blade, 0.05)
+    mask += 0.13 * strokes(mask.shape[0], clavicles, t.cm(1.6), crisp=1.8)
 
 
 def _spine(t: Thorax, size: int) -> np.ndarray:
@@ -205,20 +229,26 @@ def _spine(t: Thorax, size: int) -> np.ndarray:
 
 def _heart(t: Thorax, size: int, ctr: float) -> np.ndarray:
     """Cardiac silhouette thickness profile in [0, 1]: a tilted ellipse on the left dome."""
-    x, y = grid(size)
     right, left, top, bottom = heart_box(t, ctr)
-    cx, cy = (right + left) / 2, bottom - 0.45 * (bottom - top)
-    angle = np.radians(-22.0)
-    dx, dy = x - cx, y - cy
-    u = (dx * np.cos(angle) - dy * np.sin(angle)) / ((left - right) / 2 * 1.03)
-    v = (dx * np.sin(angle) + dy * np.cos(angle)) / (0.55 * (bottom - top))
-    return np.sqrt(np.clip(1.0 - u**2 - v**2, 0.0, 1.0)) ** 0.4
+    cx, cy = (right + left) / 2, bottom - 0.5 * (bottom - top)
+    reach = 0.75 * max(left - right, bottom - top)
+    r0, r1 = max(int((cy - reach) * size), 0), min(int((cy + reach) * size) + 1, size)
+    c0, c1 = max(int((cx - reach) * size), 0), min(int((cx + reach) * size) + 1, size)
+    x, y = grid(size)
+    angle = np.radians(-25.0)
+    dx, dy = x[:, c0:c1] - cx, y[r0:r1] - cy
+    u = (dx * np.cos(angle) - dy * np.sin(angle)) / ((left - right) / 2 * 1.05)
+    v = (dx * np.sin(angle) + dy * np.cos(angle)) / (0.5 * (bottom - top))
+    r2 = u**2 + v**2
+    heart = np.zeros((size, size), dtype=np.float32)
+    heart[r0:r1, c0:c1] = np.sqrt(np.clip(1.0 - r2, 0.0, 1.0)) ** 0.8 * smoothstep(1.0 - r2, 0.15)
+    return heart
 
 
 def _mediastinum(t: Thorax, size: int) -> np.ndarray:
     x, y = grid(size)
     upper = smoothstep(t.mediastinum_half_width * 0.95 - np.abs(x - t.midline_x), 0.01)
-    solid = 0.1 * upper * smoothstep(t.diaphragm_left_y - y, 0.01)
+    solid = 0.07 * upper * smoothstep(t.carina_y + 0.08 - y, 0.04)
     knob = ((x - t.midline_x - t.mediastinum_half_width * 0.8) ** 2
             + (y - t.carina_y + 0.035) ** 2) / t.cm(1.8) ** 2
     return solid + 0.08 * np.sqrt(np.clip(1.0 - knob, 0.0, 1.0))
@@ -245,20 +275,17 @@ def frontal_layers(t: Thorax, size: int, ctr: float, rng: np.random.Generator) -
     for side in Side:
         mask = zeros.copy()
         fill(mask, lung_outline(t, side))
-        lung[side] = soften(mask, 0.006) * (1.0 - 0.75 * heart)
+        lung[side] = soften_mask(mask, 0.006) * (1.0 - 0.75 * heart)
     lungs = np.maximum(lung[Side.RIGHT], lung[Side.LEFT])
-    ribs = zeros.copy()
-    _ribs(t, ribs, rng)
-    bones = zeros.copy()
-    _shoulder_girdle(t, bones)
-    bones = soften(bones + ribs * (0.35 + 0.65 * lungs), 0.002)
-    trachea = zeros.copy()
-    stroke(trachea, trachea_path(t), t.cm(1.7))
-    for side in Side:
-        stroke(trachea, bronchus_path(t, side, 3.5), t.cm(1.2))
+    ribs = _ribs(t, size, rng)
+    girdle = zeros.copy()
+    _shoulder_girdle(t, girdle)
+    bones = soften_mask(girdle, 0.002) + ribs * (0.35 + 0.65 * lungs)
+    airways = [trachea_path(t)] + [bronchus_path(t, side, 3.5) for side in Side]
+    trachea = strokes(size, airways, t.cm(1.5), crisp=1.5)
     below = smoothstep(y_grid(size) - t.diaphragm_left_y - 0.03, 0.03)
     solid = (_mediastinum(t, size) + 0.15 * heart + _spine(t, size) * (1.0 - 0.6 * below) + bones
-             - 0.11 * soften(trachea, 0.003))
+             - 0.11 * trachea)
     return Layers(
         body=_body(t, size),
         lung=lung,
@@ -326,7 +353,7 @@ def lateral_layers(t: Thorax, size: int, ctr: float, rng: np.random.Generator) -
     body = (0.3 + 0.34 * np.sqrt(np.clip(1 - u**2, 0, 1)) ** 0.5) * smoothstep(1.0 - u, 0.02)
     mask = zeros.copy()
     fill(mask, lateral_lung_outline(t))
-    lung = soften(mask, 0.008)
+    lung = soften_mask(mask, 0.008)
     solid = zeros.copy()
     spine_front = posterior - t.cm(7.5)
     column = smoothstep(x - spine_front, t.cm(0.3)) * smoothstep(spine_front + t.cm(4.0) - x, t.cm(0.3))
@@ -334,24 +361,24 @@ def lateral_layers(t: Thorax, size: int, ctr: float, rng: np.random.Generator) -
     solid += 0.16 * column * discs
     solid += 0.08 * smoothstep(x - spine_front - t.cm(4.5), t.cm(0.5)) * smoothstep(
         posterior - x, t.cm(0.5))
-    solid += 0.09 * smoothstep(anterior + t.cm(1.3) - x, t.cm(0.3)) * smoothstep(
-        x - anterior, t.cm(0.3)) * (y > t.lung_top_y + 0.05)
+    sternum = smoothstep(anterior + t.cm(1.8) - x, t.cm(0.4)) * smoothstep(x - anterior - t.cm(0.3), t.cm(0.3))
+    solid += 0.07 * sternum * smoothstep(y - t.lung_top_y - 0.06, 0.01) * smoothstep(
+        t.diaphragm_right_y - 0.05 - y, 0.02)
     hx, hy, rx, ry = lateral_heart(t, ctr)
     r = ((x - hx) / rx) ** 2 + ((y - hy) / ry) ** 2
     heart = np.sqrt(np.clip(1.0 - r, 0.0, 1.0)) ** 0.4
     solid += 0.14 * heart
     lung = lung * (1.0 - 0.6 * heart)
-    airway = zeros.copy()
     heights = np.linspace(-0.02, t.carina_y + t.cm(2.0), 30)
-    stroke(airway, curve(lateral_trachea_x(t, heights), heights), t.cm(1.6))
-    solid -= 0.1 * soften(airway, 0.003)
-    bones = zeros.copy()
+    airway = strokes(size, [curve(lateral_trachea_x(t, heights), heights)], t.cm(1.6), crisp=1.5)
+    solid -= 0.1 * airway
+    ribs = []
     for k in range(10):
         y0 = t.lung_top_y + k * (t.diaphragm_right_y - t.lung_top_y) / 9
         xs = np.linspace(anterior + 0.05, posterior - t.cm(4.0), 20)
-        stroke(bones, curve(xs, y0 + 0.05 * ((xs - xs[0]) / (xs[-1] - xs[0]) - 0.7) ** 2
-                            + rng.normal(0, 0.003)), t.cm(0.8), 0.03)
-    solid += soften(bones, 0.003)
+        ribs.append(curve(xs, y0 + 0.05 * ((xs - xs[0]) / (xs[-1] - xs[0]) - 0.7) ** 2
+                          + rng.normal(0, 0.003)))
+    solid += 0.03 * strokes(size, ribs, t.cm(0.8), crisp=1.2)
     return Layers(
         body=body.astype(np.float32),
         lung={Side.RIGHT: lung, Side.LEFT: lung},
@@ -364,10 +391,5 @@ def lateral_layers(t: Thorax, size: int, ctr: float, rng: np.random.Generator) -
 
 
 def _lateral_vessels(t: Thorax, size: int, rng: np.random.Generator) -> np.ndarray:
-    canvas = np.zeros((size, size), dtype=np.float32)
-    hilum = (float(lateral_trachea_x(t, t.carina_y)) + t.cm(0.5), t.carina_y + 0.04)
-    for angle in rng.uniform(0, 2 * np.pi, 14):
-        length = rng.uniform(0.08, 0.16)
-        end = (hilum[0] + np.cos(angle) * length, hilum[1] + np.sin(angle) * length)
-        stroke(canvas, bezier(hilum, end, n=6), 1.5 / size, 0.05)
-    return soften(canvas, 0.003)
+    hilum = (float(lateral_trachea_x(t, t.carina_y)) + t.cm(0.5), t.carina_y + 0.05)
+    return vessel_tree(size, [(hilum, 1.0, (-170.0, 170.0), 9)], rng)

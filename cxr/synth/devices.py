@@ -27,7 +27,7 @@ from cxr.synth.anatomy import (
     side_sign,
     trachea_path,
 )
-from cxr.synth.draw import Path, bezier, polyline, resample, soften, stroke
+from cxr.synth.draw import Path, bezier, polyline, resample, strokes
 from cxr.synth.truth import Access, Device, DeviceTruth, Side, StudyTruth, Thorax, Variant
 
 # (width in cm, density) of each device's stroke; wide and dense enough to survive 128 px.
@@ -209,13 +209,9 @@ def _draw(layers: Layers, t: Thorax, device: DeviceTruth, path: Path) -> None:
     size = layers.overlay.shape[0]
     width_cm, density = DEVICE_STYLE[device.device]
     width = max(t.cm(width_cm), 2.2 / size)
-    canvas = np.zeros_like(layers.overlay)
-    stroke(canvas, path, width, density)
+    layers.overlay += density * strokes(size, [path], width)
     if device.device is Device.ETT:
-        stripe = np.zeros_like(canvas)
-        stroke(stripe, path, max(width * 0.3, 1.2 / size), 0.12)
-        canvas += stripe
-    layers.overlay += soften(canvas, 0.6 / size)
+        layers.overlay += 0.12 * strokes(size, [path], max(width * 0.3, 1.2 / size))
 
 
 def draw_frontal(layers: Layers, study: StudyTruth) -> None:

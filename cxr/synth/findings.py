@@ -18,7 +18,7 @@ from cxr.synth.anatomy import (
     lung_outline,
     side_sign,
 )
-from cxr.synth.draw import fill, grid, smoothstep, soften, stroke
+from cxr.synth.draw import fill, grid, smoothstep, soften_mask, strokes
 from cxr.synth.truth import Finding, FindingTruth, Lobe, Side, StudyTruth, Thorax
 
 EFFUSION_HEIGHT = (0.0, 0.12, 0.32, 0.6)  # fraction of lung height, per severity level
@@ -92,34 +92,34 @@ def _pneumothorax(layers: Layers, t: Thorax, f: FindingTruth) -> None:
     collapsed = pivot + (outline - pivot) * PNEUMOTHORAX_SCALE[f.severity]
     inner = np.zeros((size, size), dtype=np.float32)
     fill(inner, collapsed)
-    region = layers.lung[side] * (1.0 - soften(inner, 0.002))
+    region = layers.lung[side] * (1.0 - soften_mask(inner, 0.002))
     layers.vessels *= 1.0 - region
     layers.extra_air += 0.09 * region
-    line = np.zeros((size, size), dtype=np.float32)
-    lateral = collapsed[: len(outline) - 50]  # apex and lateral wall, not diaphragm/medial
-    stroke(line, lateral, max(1.6 / size, t.cm(0.12)), 0.13)
-    layers.solid += soften(line, 0.001) * layers.lung[side]
+    wall = collapsed[:41]  # apex and lateral wall (see lung_outline), not diaphragm or medial
+    line = strokes(size, [wall], max(1.6 / size, t.cm(0.12)), crisp=1.5)
+    layers.solid += 0.13 * line * layers.lung[side]
 
 
 def _atelectasis(layers: Layers, t: Thorax, f: FindingTruth, rng: np.random.Generator) -> None:
     side = f.side or Side.RIGHT
     s, size = side_sign(side), layers.body.shape[0]
     dome = t.diaphragm_right_y if side is Side.RIGHT else t.diaphragm_left_y
-    bands = np.zeros((size, size), dtype=np.float32)
+    paths = []
     for k in range(f.severity):
         y0 = dome - 0.04 - 0.035 * k + rng.normal(0, 0.005)
         x0 = t.midline_x + s * (t.mediastinum_half_width + 0.04)
         x1 = t.midline_x + s * (t.lung_half_width * 0.85)
         path = np.array([[x0, y0 + 0.012], [(x0 + x1) / 2, y0], [x1, y0 - 0.015]])
-        stroke(bands, path, t.cm(0.35 + 0.15 * f.severity), 0.55)
-    layers.opacity += soften(bands, 0.003)
+        paths.append(path)
+    layers.opacity += 0.55 * strokes(size, paths, t.cm(0.35 + 0.15 * f.severity), crisp=1.2)
 
 
 def draw_frontal(layers: Layers, study: StudyTruth, rng: np.random.Generator) -> None:
     """Draws every finding of a study into frontal layers (in place)."""
     t, size = study.thorax, layers.body.shape[0]
     x, y = grid(size)
-    fluff = texture(size, rng)
+    cloudy = any(f.finding in (Finding.CONSOLIDATION, Finding.EDEMA) for f in study.findings)
+    fluff = texture(size, rng) if cloudy else np.ones((1, 1), dtype=np.float32)
     for f in study.findings:
         if f.finding is Finding.PLEURAL_EFFUSION:
             _effusion(layers, t, f, x, y)
@@ -147,7 +147,8 @@ def draw_lateral(layers: Layers, study: StudyTruth, rng: np.random.Generator) ->
     """Draws the same findings on the lateral projection (pneumothorax is rarely visible there)."""
     t, size = study.thorax, layers.body.shape[0]
     x, y = grid(size)
-    fluff = texture(size, rng)
+    cloudy = any(f.finding in (Finding.CONSOLIDATION, Finding.EDEMA) for f in study.findings)
+    fluff = texture(size, rng) if cloudy else np.ones((1, 1), dtype=np.float32)
     anterior, posterior = lateral_depth(t)
     dome = (t.diaphragm_right_y + t.diaphragm_left_y) / 2
     back = np.clip((x - anterior) / (posterior - anterior), 0.0, 1.0)
@@ -164,11 +165,9 @@ def draw_lateral(layers: Layers, study: StudyTruth, rng: np.random.Generator) ->
             layers.opacity += np.clip((0.45 + 0.15 * f.severity) * np.exp(-r2 * 1.6) * fluff,
                                       0.0, 0.9)
         elif f.finding is Finding.ATELECTASIS:
-            band = np.zeros((size, size), dtype=np.float32)
             y0 = dome - 0.03 + rng.normal(0, 0.005)
-            stroke(band, np.array([[anterior + 0.08, y0 - 0.02], [posterior - 0.08, y0 + 0.02]]),
-                   t.cm(0.4 + 0.25 * f.severity), 0.7)
-            layers.opacity += soften(band, 0.003)
+            band = np.array([[anterior + 0.08, y0 - 0.02], [posterior - 0.08, y0 + 0.02]])
+            layers.opacity += 0.5 * strokes(size, [band], t.cm(0.3 + 0.15 * f.severity), crisp=1.2)
     edema = study.severity(Finding.EDEMA)
     if edema:
         hx = float(lateral_trachea_x(t, t.carina_y))

@@ -42,13 +42,15 @@ def acquire(density: np.ndarray, acquisition: Acquisition, rng: np.random.Genera
     center = np.array([size / 2, size / 2])
     shift = np.array([acquisition.shift_y, acquisition.shift_x]) * size
     offset = center - matrix @ (center + shift)
-    placed = affine_transform(density, matrix, offset=offset, order=1, mode="nearest")
+    placed = affine_transform(density.astype(np.float32, copy=False), matrix, offset=offset,
+                              order=1, mode="nearest")
     exposed = (1.0 - np.exp(-1.8 * np.maximum(placed, 0.0))) / (1.0 - np.exp(-1.8 * 1.05))
     image = np.clip(exposed + acquisition.exposure, 0.0, 1.0) ** acquisition.gamma
     blur = acquisition.blur * size / 512
-    noise = rng.normal(0.0, acquisition.noise, (size // 2, size // 2)).astype(np.float32)
+    half = (size + 1) // 2
+    noise = acquisition.noise * rng.standard_normal((half, half), dtype=np.float32)
     noise = np.repeat(np.repeat(noise, 2, axis=0), 2, axis=1)[:size, :size]
-    fine = rng.normal(0.0, acquisition.noise * 0.5, (size, size)).astype(np.float32)
+    fine = (acquisition.noise * 0.5) * rng.standard_normal((size, size), dtype=np.float32)
     image = gaussian_filter(image + noise, blur, truncate=2.5) + fine
     return np.clip(image, 0.0, 1.0).astype(np.float32)
 

@@ -7,11 +7,11 @@ truth depends only on the seed and its number, never on the worker that renders 
 from __future__ import annotations
 
 import hashlib
+import uuid
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 import numpy as np
-from pydicom.uid import generate_uid
 
 from cxr.synth.truth import (
     SIDED_FINDINGS,
@@ -84,9 +84,17 @@ def patient_id(seed: int, number: int) -> str:
     return f"PH{seed}-{number:05d}"
 
 
+_UID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "cxr.synth")
+
+
 def derived_uid(*parts: object) -> str:
-    """A valid 2.25 UID that depends only on `parts`."""
-    return str(generate_uid(prefix=None, entropy_srcs=["cxr.synth", *map(str, parts)]))
+    """A valid 2.25 UID (a name-based UUID, version 5) that depends only on `parts`.
+
+    pydicom's `generate_uid(prefix=None, ...)` ignores its entropy sources and returns a random
+    UUID, so the deterministic UID is built here the way DICOM PS3.5 B.2 describes.
+    """
+    name = "\x1f".join(map(str, parts))
+    return f"2.25.{uuid.uuid5(_UID_NAMESPACE, name).int}"
 
 
 def _choice(rng: np.random.Generator, options: tuple[tuple[Placement, float], ...]) -> Placement:
@@ -112,7 +120,7 @@ def sample_thorax(rng: np.random.Generator) -> Thorax:
         diaphragm_left_y=diaphragm_right + float(rng.uniform(0.01, 0.035)),
         carina_y=carina,
         mediastinum_half_width=float(rng.uniform(0.05, 0.07)),
-        heart_height=float(rng.uniform(0.2, 0.26)) * lung_height / 0.6,
+        heart_height=float(rng.uniform(0.26, 0.32)) * lung_height / 0.6,
     )
 
 

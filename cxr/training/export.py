@@ -14,7 +14,7 @@ from typing import Any
 import torch
 
 from cxr.data.tokenizer import load_tokenizer
-from cxr.errors import InputError
+from cxr.errors import InputError, require_option
 from cxr.models import ReportModel
 
 log = logging.getLogger(__name__)
@@ -43,20 +43,22 @@ def model_from_checkpoint(checkpoint_path: Path) -> ReportModel:
         for name, text in record["tokenizer_files"].items():
             (Path(folder) / name).write_text(text, encoding="utf-8")
         tokenizer = load_tokenizer(Path(folder))
-    model = ReportModel.from_config(record["config"], tokenizer)
+    model = ReportModel.from_config(record["config"], tokenizer, checkpoint_path)
     prefix = "model."
     state = {k[len(prefix) :]: v for k, v in checkpoint["state_dict"].items() if k.startswith(prefix)}
     model.load_state_dict(state, strict=True)
     return model.eval()
 
 
-def export(checkpoint: Path, output: Path) -> int:
+def export(checkpoint: Path, output: Path | None = None) -> int:
     """Write the model folder that `cxr generate --model` loads, from a training checkpoint.
 
     Args:
         checkpoint: A .ckpt file written by `cxr fit`.
         output: Folder to write (-o): config.json, model.safetensors, tokenizer/.
     """
+    require_option(output, "-o/--output")
+    assert output is not None
     model = model_from_checkpoint(checkpoint)
     model.save_pretrained(output)
     log.info("exported %s to %s", checkpoint, output)

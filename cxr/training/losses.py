@@ -24,7 +24,9 @@ import torch.nn.functional as F
 from cxr.types import CHANGE_UNKNOWN, TUBE_LINE_DEVICES
 
 
-def tube_line_loss(logits: torch.Tensor, targets: torch.Tensor, exclusive_weight: float = 1.0) -> torch.Tensor:
+def tube_line_loss(
+    logits: torch.Tensor, targets: torch.Tensor, exclusive_weight: float = 1.0
+) -> torch.Tensor:
     """Masked BCE plus per-device status cross-entropy (see the module docstring).
 
     Args:
@@ -34,12 +36,16 @@ def tube_line_loss(logits: torch.Tensor, targets: torch.Tensor, exclusive_weight
     """
     logits = logits.float()
     known = ~torch.isnan(targets)
-    bce = F.binary_cross_entropy_with_logits(logits, torch.nan_to_num(targets, nan=0.0), reduction="none")
+    bce = F.binary_cross_entropy_with_logits(
+        logits, torch.nan_to_num(targets, nan=0.0), reduction="none"
+    )
     bce_loss = (bce * known).sum() / known.sum().clamp(min=1)
     return bce_loss + exclusive_weight * _device_status_loss(logits, targets, known)
 
 
-def _device_status_loss(logits: torch.Tensor, targets: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
+def _device_status_loss(
+    logits: torch.Tensor, targets: torch.Tensor, known: torch.Tensor
+) -> torch.Tensor:
     total = logits.sum() * 0.0
     count = 0
     positive = torch.nan_to_num(targets, nan=0.0) > 0.5

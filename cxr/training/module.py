@@ -55,7 +55,8 @@ class ReportModule(L.LightningModule):
         super().__init__()
         self.save_hyperparameters(ignore=["model"])
         self.model = model
-        self.metrics = nn.ModuleDict({stage: _stage_metrics() for stage in _STAGES})
+        # Keyed "<stage>_metrics": a ModuleDict key may not shadow nn.Module.train.
+        self.metrics = nn.ModuleDict({f"{stage}_metrics": _stage_metrics() for stage in _STAGES})
 
     def shared_step(self, batch: dict[str, Any], stage: str) -> torch.Tensor:
         output = self.model(batch)
@@ -75,14 +76,14 @@ class ReportModule(L.LightningModule):
         return loss
 
     def _update_metrics(self, stage: str, output: Any, batch: dict[str, Any]) -> None:
-        metrics = self.metrics[stage]
+        metrics = self.metrics[f"{stage}_metrics"]
         tube_line_target = torch.nan_to_num(batch["tube_line"], nan=-1.0).long()
         metrics["tube_line_auroc"].update(output.tube_line_logits.detach().sigmoid(), tube_line_target)
         change_logits = output.change_logits.detach().reshape(-1, 3)
         metrics["change_accuracy"].update(change_logits, batch["change"].reshape(-1))
 
     def _log_metrics(self, stage: str) -> None:
-        metrics = self.metrics[stage]
+        metrics = self.metrics[f"{stage}_metrics"]
         for name, metric in metrics.items():
             if metric.update_count:
                 value = metric.compute()

@@ -28,6 +28,12 @@ from pydicom.uid import (
 from cxr.io import DicomHeader, UnreadableImage, XrayImage, read_header, read_image
 from cxr.io.dicom import parse_da, parse_dt, parse_tm
 
+# Public test files carry odd values (invalid UIs) and fuzzed ones end early: pydicom warns.
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:Invalid value for VR:UserWarning"),
+    pytest.mark.filterwarnings("ignore:End of file reached:UserWarning"),
+]
+
 SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "cxr-dicom"
 
 # Files the reader must refuse, and a word the reason must contain (see README.txt there).
@@ -447,7 +453,9 @@ def test_refuses_truncated_pixel_data(tmp_path: Path, make: SimpleNamespace) -> 
 
 
 def test_png_8_and_16_bit(tmp_path: Path, make: SimpleNamespace) -> None:
-    eight = read_image(make.write_png(tmp_path / "eight.png", make.ramp((64, 16), 0, 255, np.uint8)))
+    eight = read_image(
+        make.write_png(tmp_path / "eight.png", make.ramp((64, 16), 0, 255, np.uint8))
+    )
     assert_contract(eight)
     assert eight.pixels[0, 0] == 0.0 and eight.pixels[-1, 0] == 1.0
     assert eight.header.sop_instance_uid is None and eight.header.bits_stored == 8
@@ -552,3 +560,15 @@ def test_bit_flipped_real_files_only_raise_unreadable_image(
     for position, bit in flips:
         data[int(position * (span - 1))] ^= 1 << bit
     _read_or_refuse(tmp_path / "flipped.dcm", bytes(data))
+
+
+def test_missing_decoder_plugin_names_the_package(
+    tmp_path: Path, make: SimpleNamespace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = make.write_dicom(tmp_path / "rle.dcm", make.chest_phantom(), transfer_syntax=RLELossless)
+    unavailable = SimpleNamespace(
+        is_available=False, missing_dependencies=["gdcm - requires gdcm>=3.0.10"]
+    )
+    monkeypatch.setattr("cxr.io.dicom.get_decoder", lambda syntax: unavailable)
+    reason = _refusal(path)
+    assert "RLE Lossless" in reason and "install python-gdcm" in reason

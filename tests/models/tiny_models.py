@@ -40,21 +40,25 @@ PRESENT = [[1, 1, 1], [1, 0, 0], [1, 0, 1], [0, 1, 1]]
 IMAGE_SIZE = 64
 
 
-def tiny_decoder(kind: DecoderKind = DecoderKind.CAUSAL_LM, **overrides: object) -> DecoderConfig:
+def tiny_decoder(kind: DecoderKind = DecoderKind.causal_lm, **overrides: object) -> DecoderConfig:
     arch = {"n_layer": 2, "n_embd": 64, "n_head": 2, "n_positions": 256}
     return DecoderConfig(kind=kind, arch=arch, **overrides)  # type: ignore[arg-type]
 
 
 def tiny_encoder(**overrides: object) -> EncoderConfig:
     # zero_init_last=False: timm zero-inits residual branches, which would hide real gradients.
-    kwargs = {"name": "test_resnet", "image_size": IMAGE_SIZE, "timm_kwargs": {"zero_init_last": False}}
+    kwargs = {
+        "name": "test_resnet",
+        "image_size": IMAGE_SIZE,
+        "timm_kwargs": {"zero_init_last": False},
+    }
     return EncoderConfig(**{**kwargs, **overrides})  # type: ignore[arg-type]
 
 
 def tiny_model(
     tokenizer: PreTrainedTokenizerBase,
     decoder: DecoderConfig | None = None,
-    connector: ConnectorKind = ConnectorKind.MLP,
+    connector: ConnectorKind = ConnectorKind.mlp,
     encoder: EncoderConfig | None = None,
 ) -> ReportModel:
     torch.manual_seed(0)

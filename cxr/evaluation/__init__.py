@@ -1,0 +1,1 @@
+"""Evaluation of generated reports: NLG metrics, clinical efficacy, tube/line, change, bootstrap."""

@@ -1,0 +1,108 @@
+"""The `cxr evaluate` command."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Literal
+
+from cxr.errors import InputError
+from cxr.evaluation.records import split_paths
+from cxr.evaluation.run import (
+    EvaluationOptions,
+    Section,
+    UncertainMapping,
+    evaluate_files,
+    format_table,
+    write_outputs,
+)
+from cxr.evaluation.scorers import load_scorers, parse_weight_specs
+
+log = logging.getLogger(__name__)
+
+
+def evaluate(
+    predictions: str | None = None,
+    references: str | list[str] | None = None,
+    output: str = "evaluation",
+    section: Literal["findings", "impression", "report"] = "report",
+    uncertain: Literal["positive", "negative", "ignore"] = "negative",
+    bootstrap: int = 1000,
+    seed: int = 0,
+    compare: str | None = None,
+    baselines: bool = False,
+    train_references: str | list[str] | None = None,
+    retrieval_features: str | None = None,
+    scorer_weights: list[str] | None = None,
+    meteor: bool | None = None,
+    plots: bool = True,
+) -> int:
+    """Scores generated reports against references: NLG, clinical efficacy, tube/line, change, with bootstrap intervals.
+
+    Writes metrics.json ({metric: {value, ci_low, ci_high}} of the predictions), systems.json
+    (every system, baselines included), differences.json (with --compare), run_info.json,
+    unmatched_ids.csv and PNG plots to OUT_DIR (-o), and prints the table.
+
+    Args:
+        predictions: `cxr generate` output (.jsonl or .csv) keyed by study_id.
+        references: reference file(s) joined on study_id: .jsonl/.csv (e.g. `cxr synth`'s reports.jsonl and labels.csv) or an R2Gen annotation .json (test split, text only). Several: a comma list, [a,b], or --references+ FILE repeated.
+        output: folder (OUT_DIR) for metrics.json, plots and the other outputs.
+        section: text compared: findings, impression, or report (findings + impression, else a report column).
+        uncertain: how the labeler's uncertain mentions count in clinical efficacy: positive, negative, or ignore (pair left out).
+        bootstrap: number of patient-level bootstrap resamples (0: point estimates only).
+        seed: seed of the bootstrap and of the random-report baseline.
+        compare: a second predictions file; adds its metrics and paired-bootstrap differences (predictions - compare).
+        baselines: add the most-common-report and retrieval baselines (needs --train_references).
+        train_references: training references for the baselines (same formats; annotation .json uses its train split).
+        retrieval_features: .npz with arrays study_ids and features (train and test studies) for nearest-neighbour retrieval; without it the retrieval baseline is a seeded random training report, named random-train-report.
+        scorer_weights: model-based scorers to run from local weights, as NAME=PATH (e.g. chexbert=/models/chexbert.pth); never downloaded.
+        meteor: compute METEOR (needs java); default: when java is on PATH.
+        plots: write the PNG plots.
+    """
+    if not predictions:
+        raise InputError("--predictions", "required")
+    if not references:
+        raise InputError("--references", "required")
+    if bootstrap < 0:
+        raise InputError("--bootstrap", "must be 0 or more")
+    if baselines and not train_references:
+        raise InputError("--baselines", "needs --train_references")
+    if meteor and not _java():
+        raise InputError("--meteor", "METEOR needs java on PATH")
+    scorers, statuses = load_scorers(parse_weight_specs(scorer_weights or []))
+    options = EvaluationOptions(
+        Section(section), UncertainMapping(uncertain), bootstrap, seed, meteor
+    )
+    evaluation = evaluate_files(
+        predictions,
+        split_paths(references),
+        options,
+        compare=compare,
+        train_references=split_paths(train_references) if baselines and train_references else (),
+        retrieval_features=retrieval_features,
+        scorers=scorers,
+        scorer_statuses=statuses,
+    )
+    written = write_outputs(evaluation, Path(output), make_plots=plots)
+    print(format_table(evaluation))
+    info = evaluation.info
+    print(
+        f"\n{info['studies_evaluated']} studies ({info['studies_with_reference_text']} with reference text), "
+        f"{info['bootstrap_resamples']} bootstrap resamples of {info['clusters']} clusters "
+        f"(unit: {info['bootstrap_unit']}), seed {info['seed']}; 95% percentile intervals."
+    )
+    print(f"METEOR: {info['METEOR']}")
+    for name, note in info["model_scorers"].items():
+        print(f"{name}: {note}")
+    if evaluation.unmatched:
+        print(
+            f"{len(evaluation.unmatched)} study ids not evaluated: see {Path(output) / 'unmatched_ids.csv'}"
+        )
+    log.info("wrote %s", ", ".join(str(p) for p in written))
+    return 0
+
+
+def _java() -> bool:
+    from cxr.evaluation.nlg import java_available
+
+    return java_available()

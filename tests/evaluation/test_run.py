@@ -1,0 +1,224 @@
+"""`cxr evaluate` end to end on small generated files shaped like `cxr synth` / `cxr generate`."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cxr.cli import main
+from cxr.evaluation.run import device_status
+from cxr.types import CHANGE_FINDINGS, TUBE_LINE_LABELS, change_column
+
+REPORTS = [
+    ("s1", "p1", "Heart size is normal. No effusion.", "No acute disease."),
+    ("s2", "p1", "Small left pleural effusion.", "Effusion."),
+    ("s3", "p2", "Cardiomegaly. Lungs clear.", "Cardiomegaly."),
+    ("s4", "p2", "Endotracheal tube in place. No pneumothorax.", "Tube in place."),
+    ("s5", "p3", "Right lower lobe consolidation.", "Pneumonia."),
+    ("s6", "p3", "Lungs are clear.", "Normal chest."),
+]
+ETT_NORMAL = {"s1": 0, "s2": 0, "s3": 1, "s4": 1, "s5": 0, "s6": 1}
+ETT_NORMAL_PROB = {"s1": 0.1, "s2": 0.7, "s3": 0.8, "s4": 0.6, "s5": 0.2}  # s6 not predicted
+EDEMA_CHANGE = {
+    "s1": "",
+    "s2": "improving",
+    "s3": "stable",
+    "s4": "worsening",
+    "s5": "stable",
+    "s6": "",
+}
+EDEMA_CALLED = {"s1": "stable", "s2": "improving", "s3": "worsening", "s4": "worsening", "s5": ""}
+
+
+def _write_references(folder: Path) -> tuple[Path, Path]:
+    reports = folder / "reports.jsonl"
+    reports.write_text(
+        "".join(
+            json.dumps({"study_id": s, "patient_id": p, "findings": f, "impression": i}) + "\n"
+            for s, p, f, i in REPORTS
+        )
+    )
+    labels = folder / "labels.csv"
+    columns = [
+        "study_id",
+        "patient_id",
+        *TUBE_LINE_LABELS,
+        *(change_column(f) for f in CHANGE_FINDINGS),
+    ]
+    with labels.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, columns)
+        writer.writeheader()
+        for study, patient, *_ in REPORTS:
+            row: dict[str, object] = dict.fromkeys(columns, 0)
+            row.update(
+                {"study_id": study, "patient_id": patient, "ETT - Normal": ETT_NORMAL[study]}
+            )
+            row.update({change_column(f): "" for f in CHANGE_FINDINGS})
+            row[change_column("edema")] = EDEMA_CHANGE[study]
+            writer.writerow(row)
+    return reports, labels
+
+
+def _write_predictions(path: Path, texts: dict[str, str], extra_id: str | None = "ghost") -> Path:
+    rows = []
+    for study, _, _, _ in REPORTS[:5]:
+        row = {"study_id": study, "findings": texts.get(study, ""), "impression": ""}
+        row.update(dict.fromkeys(TUBE_LINE_LABELS, 0.0))
+        row["ETT - Normal"] = ETT_NORMAL_PROB[study]
+        row.update({change_column(f): "" for f in CHANGE_FINDINGS})
+        row[change_column("edema")] = EDEMA_CALLED[study]
+        rows.append(row)
+    if extra_id:
+        rows.append({"study_id": extra_id, "findings": "x"})
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> dict[str, Path]:
+    reports, labels = _write_references(tmp_path)
+    good = {s: f"{f} {i}" for s, _, f, i in REPORTS}
+    predictions = _write_predictions(tmp_path / "model.jsonl", good)
+    other = _write_predictions(
+        tmp_path / "other.jsonl", dict.fromkeys(good, "Lungs are clear."), extra_id=None
+    )
+    return {"reports": reports, "labels": labels, "predictions": predictions, "other": other}
+
+
+def _run(files: dict[str, Path], out: Path, *extra: str) -> dict[str, dict[str, float]]:
+    code = main(
+        [
+            "evaluate",
+            "--predictions",
+            str(files["predictions"]),
+            "--references",
+            f"{files['reports']},{files['labels']}",
+            "-o",
+            str(out),
+            "--bootstrap",
+            "200",
+            "--meteor",
+            "false",
+            *extra,
+        ]
+    )
+    assert code == 0
+    return json.loads((out / "metrics.json").read_text())  # type: ignore[no-any-return]
+
+
+def test_metrics_tube_line_change_and_unmatched(
+    files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    metrics = _run(files, tmp_path / "out")
+    # ETT - Normal on s1..s5 (s6 has no prediction): positives s3 0.8, s4 0.6; negatives 0.1, 0.7, 0.2
+    assert metrics["AUC/ETT - Normal"]["value"] == pytest.approx(5 / 6)
+    assert "AUC/ETT - Abnormal" not in metrics  # one class only in the references
+    assert metrics["AUC-macro"]["value"] == pytest.approx(5 / 6)
+    # edema change on s2..s5: improving ok, stable->worsening wrong, worsening ok, stable->missing wrong
+    assert metrics["ChangeAcc/edema"]["value"] == pytest.approx(0.5)
+    # F1: improving 1, stable 0 (two missed), worsening 2/3 (one false positive)
+    assert metrics["ChangeF1/edema"]["value"] == pytest.approx((1 + 0 + 2 / 3) / 3)
+    assert metrics["BLEU-1"]["value"] == pytest.approx(1.0)  # the texts are the references
+    assert metrics["CE-F1-micro-14"]["value"] == pytest.approx(1.0)
+    for estimate in metrics.values():
+        assert set(estimate) == {"value", "ci_low", "ci_high"}
+    unmatched = (tmp_path / "out" / "unmatched_ids.csv").read_text()
+    assert "ghost,prediction in predictions without reference" in unmatched
+    assert "s6,no prediction in predictions" in unmatched
+    info = json.loads((tmp_path / "out" / "run_info.json").read_text())
+    assert info["bootstrap_unit"] == "patient" and info["clusters"] == 3
+    assert info["studies_evaluated"] == 5
+    assert "METEOR" not in metrics
+    for plot in ("tube_line_roc.png", "change_confusion.png", "observation_f1.png"):
+        assert (tmp_path / "out" / plot).stat().st_size > 1000
+    table = capsys.readouterr().out
+    assert "BLEU-4" in table and "chexbert: skipped: no local weights given" in table
+
+
+def test_compare_and_baselines(files: dict[str, Path], tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    _run(
+        files,
+        out,
+        "--compare",
+        str(files["other"]),
+        "--baselines",
+        "--train-references",
+        str(files["reports"]),
+    )
+    systems = json.loads((out / "systems.json").read_text())
+    assert set(systems) == {"model", "compare:other", "most-common-report", "random-train-report"}
+    differences = json.loads((out / "differences.json").read_text())
+    bleu = differences["BLEU-1"]
+    assert bleu["value"] == pytest.approx(
+        systems["model"]["BLEU-1"]["value"] - systems["compare:other"]["BLEU-1"]["value"]
+    )
+    assert bleu["ci_low"] <= bleu["value"] <= bleu["ci_high"]
+    assert "AUC/ETT - Normal" not in systems["random-train-report"]
+
+
+def test_feature_retrieval_baseline(files: dict[str, Path], tmp_path: Path) -> None:
+    train = tmp_path / "train.jsonl"
+    train.write_text(
+        json.dumps({"study_id": "t1", "findings": "Heart size is normal. No effusion."})
+        + "\n"
+        + json.dumps({"study_id": "t2", "findings": "Massive cardiomegaly."})
+        + "\n"
+    )
+    ids = np.array(["t1", "t2", "s1", "s2", "s3", "s4", "s5"])
+    features = np.array([[1, 0], [0, 1], [1, 0.1], [1, 0], [0.1, 1], [1, 0], [1, 0]], float)
+    npz = tmp_path / "features.npz"
+    np.savez(npz, study_ids=ids, features=features)
+    out = tmp_path / "out"
+    _run(
+        files,
+        out,
+        "--baselines",
+        "--train-references",
+        str(train),
+        "--retrieval-features",
+        str(npz),
+    )
+    systems = json.loads((out / "systems.json").read_text())
+    assert "nearest-neighbour-report" in systems and "random-train-report" not in systems
+    # s3 (cardiomegaly) retrieves t2: cardiomegaly is found for that study
+    assert systems["nearest-neighbour-report"]["CE-F1/Cardiomegaly"]["value"] == pytest.approx(1.0)
+
+
+def test_missing_references_is_a_user_error(files: dict[str, Path], tmp_path: Path) -> None:
+    code = main(
+        [
+            "evaluate",
+            "--predictions",
+            str(files["predictions"]),
+            "--references",
+            str(tmp_path / "nope.jsonl"),
+            "-o",
+            str(tmp_path / "o"),
+        ]
+    )
+    assert code == 2
+    code = main(
+        [
+            "evaluate",
+            "--predictions",
+            str(files["predictions"]),
+            "--references",
+            str(files["labels"]),
+            "--baselines",
+        ]
+    )
+    assert code == 2
+
+
+def test_device_status() -> None:
+    reference = np.array(
+        [[0, 1, 1], [0, 0, 0], [np.nan, 0, 1]]
+    )  # ETT: Abnormal, Borderline, Normal
+    assert device_status(reference).tolist() == [1, 3, -1]
+    probabilities = np.array([[0.1, 0.3, 0.9], [0.2, 0.1, 0.3]])
+    assert device_status(probabilities).tolist() == [2, 3]

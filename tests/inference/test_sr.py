@@ -1,0 +1,324 @@
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import highdicom as hd
+import numpy as np
+import pydicom
+import pytest
+from pydicom import Dataset
+from pydicom.dataset import FileMetaDataset
+from pydicom.sr.codedict import codes
+from pydicom.sr.coding import Code
+from pydicom.uid import (
+    ComprehensiveSRStorage,
+    ComputedRadiographyImageStorage,
+    ExplicitVRLittleEndian,
+    generate_uid,
+)
+
+from cxr.errors import InputError
+from cxr.inference.outputs import Prediction
+from cxr.inference.sr import (
+    DEVICE_CODES,
+    FINDING_CODES,
+    NOT_ASSESSED_TEXT,
+    PROBABILITY_UNIT,
+    PROGRESSION_CODES,
+    STATUS_CODES,
+    TUBE_LINE_CODES,
+    read_headers,
+    write_report_sr,
+)
+from cxr.types import CHANGE_FINDINGS, TUBE_LINE_DEVICES, TUBE_LINE_LABELS, Change
+
+REAL_PATIENT_ID = "MRN-73519"
+REAL_PATIENT_NAME = "Doe^Jane"
+STUDY_UID = generate_uid()
+PRIOR_STUDY_UID = generate_uid()
+FINDINGS = "Endotracheal tube tip 4 cm above the carina \u2014 no pneumothorax."
+IMPRESSION = "Lines and tubes in satisfactory position."
+
+
+def _image(path: Path, series_uid: str, number: int, view: str, **overrides: object) -> Path:
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = ComputedRadiographyImageStorage
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID = ComputedRadiographyImageStorage
+    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
+    ds.StudyInstanceUID = STUDY_UID
+    ds.SeriesInstanceUID = series_uid
+    ds.Modality = "CR"
+    ds.PatientID = REAL_PATIENT_ID
+    ds.PatientName = REAL_PATIENT_NAME
+    ds.PatientBirthDate = "19600101"
+    ds.PatientSex = "F"
+    ds.OtherPatientIDsSequence = [Dataset()]
+    ds.OtherPatientIDsSequence[0].PatientID = REAL_PATIENT_ID
+    ds.OtherPatientIDsSequence[0].TypeOfPatientID = "TEXT"
+    ds.AccessionNumber = "ACC001"
+    ds.StudyID = "S1"
+    ds.StudyDate = "20240102"
+    ds.StudyTime = "101500"
+    ds.ReferringPhysicianName = ""
+    ds.SeriesNumber = number
+    ds.InstanceNumber = 1
+    ds.ViewPosition = view
+    ds.Rows = ds.Columns = 16
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.BitsAllocated = ds.BitsStored = 16
+    ds.HighBit = 15
+    ds.PixelRepresentation = 0
+    ds.PixelData = np.arange(256, dtype=np.uint16).reshape(16, 16).tobytes()
+    for keyword, value in overrides.items():
+        if value is None:
+            delattr(ds, keyword)
+        else:
+            setattr(ds, keyword, value)
+    ds.save_as(path, enforce_file_format=True)
+    return path
+
+
+@pytest.fixture
+def source_paths(tmp_path: Path) -> list[str]:
+    series = generate_uid()
+    frontal = _image(tmp_path / "frontal.dcm", series, 1, "PA")
+    lateral = _image(tmp_path / "lateral.dcm", series, 1, "LL")
+    return [str(frontal), str(lateral)]
+
+
+def _prediction(with_change: bool) -> Prediction:
+    probs = {label: round(0.05 + 0.08 * i, 2) for i, label in enumerate(TUBE_LINE_LABELS)}
+    change = (
+        {"pleural_effusion": "worsening", "pneumothorax": "stable", "edema": "improving"}
+        if with_change
+        else {}
+    )
+    change_probs = (
+        {"pleural_effusion": {"improving": 0.1, "stable": 0.2, "worsening": 0.7}}
+        if with_change
+        else {}
+    )
+    return Prediction(
+        study_id=STUDY_UID,
+        patient_id=REAL_PATIENT_ID,
+        findings=FINDINGS,
+        impression=IMPRESSION,
+        tube_line_probs=probs,
+        tube_line_status={
+            "ETT": "Normal",
+            "NGT": "Incompletely Imaged",
+            "CVC": "Borderline",
+            "Swan Ganz": "absent",
+        },
+        change=change,
+        change_probs=change_probs,
+        prior_study_id=PRIOR_STUDY_UID if with_change else None,
+        images={"frontal": "frontal.dcm", "lateral": "lateral.dcm"},
+        model="tiny-test-model",
+        seconds=0.5,
+    )
+
+
+def _items(report: Dataset, name: Code, value_type: str) -> list[Dataset]:
+    return hd.sr.utils.find_content_items(report, name=name, value_type=value_type, recursive=True)
+
+
+def _write(
+    tmp_path: Path,
+    paths: list[str],
+    with_change: bool = True,
+    pseudonymize: Callable[[str], str] | None = None,
+) -> Path:
+    prediction = _prediction(with_change)
+    return write_report_sr(
+        prediction, read_headers(paths), tmp_path / "sr", pseudonymize=pseudonymize
+    )
+
+
+def test_sr_joins_the_source_study_and_references_its_images(
+    tmp_path: Path, source_paths: list[str]
+) -> None:
+    path = _write(tmp_path, source_paths)
+    ds = pydicom.dcmread(path)
+    sources = read_headers(source_paths)
+    assert ds.SOPClassUID == ComprehensiveSRStorage
+    assert ds.Modality == "SR"
+    assert ds.StudyInstanceUID == STUDY_UID
+    assert ds.SeriesInstanceUID != sources[0].SeriesInstanceUID
+    assert (ds.PatientID, str(ds.PatientName), ds.AccessionNumber) == (
+        REAL_PATIENT_ID,
+        REAL_PATIENT_NAME,
+        "ACC001",
+    )
+    assert ds.PatientBirthDate == "19600101"
+    report = hd.sr.srread(path)
+    evidence = report.get_evidence(current_procedure_only=True)
+    assert [(e[0], e[2], e[3]) for e in evidence] == [
+        (STUDY_UID, s.SOPInstanceUID, ComputedRadiographyImageStorage) for s in sources
+    ]
+    images = _items(report, codes.SCT.Source, "IMAGE")
+    assert [i.ReferencedSOPSequence[0].ReferencedSOPInstanceUID for i in images] == [
+        s.SOPInstanceUID for s in sources
+    ]
+
+
+def test_sr_holds_findings_and_impression_text(tmp_path: Path, source_paths: list[str]) -> None:
+    report = hd.sr.srread(_write(tmp_path, source_paths))
+    assert [i.TextValue for i in _items(report, codes.DCM.Finding, "TEXT")] == [FINDINGS]
+    assert [i.TextValue for i in _items(report, codes.DCM.Impression, "TEXT")] == [IMPRESSION]
+    assert report.ConceptNameCodeSequence[0].CodeValue == "18748-4"
+
+
+def test_sr_holds_tube_line_probabilities_and_called_status(
+    tmp_path: Path, source_paths: list[str]
+) -> None:
+    report = hd.sr.srread(_write(tmp_path, source_paths))
+    expected = _prediction(True).tube_line_probs
+    for label in TUBE_LINE_LABELS:
+        (item,) = _items(report, TUBE_LINE_CODES[label], "NUM")
+        value = item.MeasuredValueSequence[0]
+        assert float(value.NumericValue) == pytest.approx(expected[label])
+        assert value.MeasurementUnitsCodeSequence[0].CodeValue == PROBABILITY_UNIT.value
+    (ett,) = _items(report, DEVICE_CODES["ETT"], "CODE")
+    assert ett.ConceptCodeSequence[0].CodeValue == STATUS_CODES["normal"].value
+    (ngt,) = _items(report, DEVICE_CODES["NGT"], "CODE")
+    assert ngt.ConceptCodeSequence[0].CodeMeaning == "Incompletely imaged"
+    assert len(ngt.ContentSequence) == len(TUBE_LINE_DEVICES["NGT"])
+
+
+def test_sr_holds_change_with_the_prior_study(tmp_path: Path, source_paths: list[str]) -> None:
+    report = hd.sr.srread(_write(tmp_path, source_paths, with_change=True))
+    (prior,) = _items(report, codes.DCM.StudyInstanceUID, "UIDREF")
+    assert prior.UID == PRIOR_STUDY_UID
+    (effusion,) = _items(report, FINDING_CODES["pleural_effusion"], "CODE")
+    assert effusion.ConceptCodeSequence[0].CodeValue == PROGRESSION_CODES[Change.WORSENING].value
+    assert [float(n.MeasuredValueSequence[0].NumericValue) for n in effusion.ContentSequence] == [
+        0.1,
+        0.2,
+        0.7,
+    ]
+    (edema,) = _items(report, FINDING_CODES["edema"], "CODE")
+    assert edema.ConceptCodeSequence[0].CodeValue == "IMPROVING"
+    # consolidation and pneumonia were not called, so they are not assessed
+    (consolidation,) = _items(report, FINDING_CODES["consolidation"], "TEXT")
+    assert consolidation.TextValue == NOT_ASSESSED_TEXT
+
+
+def test_sr_without_prior_says_change_not_assessed(tmp_path: Path, source_paths: list[str]) -> None:
+    report = hd.sr.srread(_write(tmp_path, source_paths, with_change=False))
+    for finding in CHANGE_FINDINGS:
+        (item,) = _items(report, FINDING_CODES[finding], "TEXT")
+        assert item.TextValue == NOT_ASSESSED_TEXT
+        assert _items(report, FINDING_CODES[finding], "CODE") == []
+    assert _items(report, codes.DCM.StudyInstanceUID, "UIDREF") == []
+
+
+def test_pseudonymize_replaces_patient_identity_everywhere(
+    tmp_path: Path, source_paths: list[str]
+) -> None:
+    path = _write(tmp_path, source_paths, pseudonymize=lambda patient_id: f"anon{len(patient_id)}")
+    ds = pydicom.dcmread(path)
+    assert ds.PatientID == "anon9"
+    assert ds.PatientName.family_name == "anon9"
+    assert ds.PatientName.given_name == ""
+    data = path.read_bytes()
+    assert REAL_PATIENT_ID.encode() not in data
+    assert b"Doe" not in data
+    assert ds.StudyInstanceUID == STUDY_UID
+    # the source headers passed in are not modified
+    assert read_headers(source_paths)[0].PatientID == REAL_PATIENT_ID
+
+
+def test_rewriting_a_study_replaces_its_file(tmp_path: Path, source_paths: list[str]) -> None:
+    first = _write(tmp_path, source_paths)
+    second = _write(tmp_path, source_paths)
+    assert first == second
+    assert [p.name for p in (tmp_path / "sr").iterdir()] == [first.name]
+
+
+def test_sources_missing_type2_attributes_still_give_a_valid_sr(tmp_path: Path) -> None:
+    path = _image(
+        tmp_path / "bare.dcm",
+        generate_uid(),
+        1,
+        "AP",
+        AccessionNumber=None,
+        StudyID=None,
+        PatientSex="X",
+    )
+    report = hd.sr.srread(_write(tmp_path, [str(path)]))
+    assert report.StudyInstanceUID == STUDY_UID
+    assert report.AccessionNumber in ("", None)
+
+
+def test_sources_from_two_studies_are_refused(tmp_path: Path, source_paths: list[str]) -> None:
+    other = _image(tmp_path / "other.dcm", generate_uid(), 2, "PA", StudyInstanceUID=generate_uid())
+    with pytest.raises(InputError, match="share a StudyInstanceUID"):
+        _write(tmp_path, [source_paths[0], str(other)])
+
+
+def test_no_sources_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="no source"):
+        write_report_sr(_prediction(False), [], tmp_path)
+
+
+def test_unknown_status_is_refused(tmp_path: Path, source_paths: list[str]) -> None:
+    prediction = _prediction(False)
+    prediction.tube_line_status["ETT"] = "sideways"
+    with pytest.raises(ValueError, match="sideways"):
+        write_report_sr(prediction, read_headers(source_paths), tmp_path)
+
+
+def test_read_headers_names_a_non_dicom_file(tmp_path: Path) -> None:
+    not_dicom = tmp_path / "note.txt"
+    not_dicom.write_text("not an image")
+    with pytest.raises(InputError) as error:
+        read_headers([str(not_dicom)])
+    assert error.value.path == str(not_dicom)
+
+
+def test_code_tables_cover_the_label_vocabularies() -> None:
+    assert set(TUBE_LINE_CODES) == set(TUBE_LINE_LABELS)
+    assert set(DEVICE_CODES) == set(TUBE_LINE_DEVICES)
+    assert set(FINDING_CODES) == set(CHANGE_FINDINGS)
+    all_codes = [*TUBE_LINE_CODES.values(), *DEVICE_CODES.values(), *FINDING_CODES.values()]
+    assert all(len(code.value) <= 16 and len(code.meaning) <= 64 for code in all_codes)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "CR-MONO1-10-chest",  # no file meta (pre-Part 10), no PatientID, no StudyDate
+        "nih-cxr14-dx-chest.dcm",  # Secondary Capture
+        "siim-acr-pneumothorax-cr-chest.dcm",
+        "ExplVR_BigEnd.dcm",  # big endian, StudyTime written as 14:04:38
+    ],
+)
+def test_real_headers_give_a_readable_sr(tmp_path: Path, shared_data: Path, name: str) -> None:
+    (source,) = read_headers([str(shared_data / "cxr-dicom" / name)])
+    prediction = _prediction(False)
+    prediction.study_id = source.StudyInstanceUID
+    path = write_report_sr(prediction, [source], tmp_path, pseudonymize=lambda _: "anon")
+    report = hd.sr.srread(path)
+    assert report.StudyInstanceUID == source.StudyInstanceUID
+    assert report.get_evidence()[0][2] == source.SOPInstanceUID
+    assert report.PatientID == "anon"
+
+
+def test_legacy_study_time_is_made_conformant(tmp_path: Path, shared_data: Path) -> None:
+    (source,) = read_headers([str(shared_data / "cxr-dicom" / "ExplVR_BigEnd.dcm")])
+    report = hd.sr.srread(write_report_sr(_prediction(False), [source], tmp_path))
+    assert report.StudyTime == "140438"
+
+
+def test_real_header_without_uids_is_refused(tmp_path: Path, shared_data: Path) -> None:
+    path = shared_data / "cxr-dicom" / "leadtools-8BitsJpegLossyGrayScale.dcm"
+    with pytest.raises(InputError, match="no SOPInstanceUID") as error:
+        write_report_sr(_prediction(False), read_headers([str(path)]), tmp_path)
+    assert error.value.path == str(path)
