@@ -20,3 +20,13 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.fail(f"shared data not found at {SHARED_DATA}; it must sit at ../shared/data")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def phantom_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small `cxr synth` folder: 16 phantom patients (1-4 studies each) at 128 px."""
+    from cxr.synth import synthesize
+
+    folder = tmp_path_factory.mktemp("phantom") / "train"
+    synthesize(folder, patients=16, seed=11, size=128, workers=1)
+    return folder

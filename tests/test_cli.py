@@ -43,13 +43,22 @@ def test_lightning_subcommand_help(name: str) -> None:
 @pytest.mark.slow
 def test_typo_in_yaml_names_the_key(tmp_path: Path) -> None:
     repo = Path(__file__).resolve().parents[1]
-    config = tmp_path / "typo.yaml"
-    config.write_text(
-        (repo / "configs" / "experiment" / "demo.yaml").read_text().replace("batch_size:", "batch_sise:")
+    typo = tmp_path / "typo.yaml"
+    typo.write_text("data:\n  batch_sise: 4\n")
+    result = run_cxr(
+        "fit", "--config", "configs/experiment/demo.yaml", "--config", str(typo), "--print_config", cwd=repo
     )
-    result = run_cxr("fit", "--config", str(config), "--print_config", cwd=repo)
     assert result.returncode != 0
     assert "batch_sise" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_wrong_type_in_function_command_config_names_the_key(tmp_path: Path) -> None:
+    config = tmp_path / "synth.yaml"
+    config.write_text("patients: many\n")
+    result = run_cxr("synth", str(tmp_path / "out"), "--config", str(config))
+    assert result.returncode == 2
+    assert "patients" in result.stderr
     assert "Traceback" not in result.stderr
 
 

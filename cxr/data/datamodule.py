@@ -48,7 +48,7 @@ class EpochSampler(Sampler[int]):
     """Draws a seeded order per epoch, with per-source weights; resumes to the same order.
 
     Yields `epoch * n + index`, so the dataset can seed each item's augmentation from the draw
-    and a resumed run repeats exactly what an uninterrupted one would have done.
+    and a run resumed from an end-of-epoch checkpoint repeats what an uninterrupted one does.
     """
 
     def __init__(self, weights: torch.Tensor, seed: int) -> None:
@@ -70,6 +70,7 @@ class EpochSampler(Sampler[int]):
         else:
             order = torch.multinomial(self.weights, n, replacement=True, generator=generator)
         return iter((order + self.epoch * n).tolist())
+
 
 
 class _Augmented(Dataset[dict[str, Any]]):
@@ -189,6 +190,8 @@ class ReportDataModule(L.LightningDataModule):
             shuffle=False,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
+            # Its own generator: creating an iterator then leaves torch's global RNG alone.
+            generator=torch.Generator().manual_seed(self.seed),
             collate_fn=ReportCollator(self.tokenizer, self.max_prompt_tokens, self.max_report_tokens),
         )
 

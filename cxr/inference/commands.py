@@ -6,6 +6,9 @@ import hashlib
 import hmac
 import logging
 import os
+import re
+from collections.abc import Iterable
+from dataclasses import replace
 from pathlib import Path
 
 from tqdm import tqdm
@@ -14,7 +17,7 @@ from cxr.data.datasets.records import read_reports, studies_from_index
 from cxr.errors import CxrError, require_option
 from cxr.inference.generator import GenerationOptions, ReportGenerator
 from cxr.inference.outputs import ErrorRecord, JsonlAppender, Prediction, error_row, write_csv
-from cxr.io import index_folder
+from cxr.io import IndexedStudy, index_folder
 from cxr.types import Study
 
 log = logging.getLogger(__name__)
@@ -27,13 +30,55 @@ def pseudonym(patient_id: str, key: str) -> str:
     return hmac.new(key.encode(), patient_id.encode(), hashlib.sha256).hexdigest()[:16]
 
 
-def _pending(studies: list[Study], done: set[str]) -> tuple[list[Study], list[ErrorRecord]]:
+class Pseudonymizer:
+    """Replaces every known patient id, wherever it occurs in a text, by its keyed hash.
+
+    Patient ids also hide in file paths (PACS exports name folders after the patient), so
+    image paths and error reasons are rewritten too, not only the patient_id field.
+    """
+
+    def __init__(self, patient_ids: Iterable[str | None], key: str) -> None:
+        self.key = key
+        known = sorted({pid for pid in patient_ids if pid}, key=len, reverse=True)
+        self._pattern = re.compile("|".join(map(re.escape, known))) if known else None
+
+    def __call__(self, text: str) -> str:
+        if self._pattern is None:
+            return text
+        return self._pattern.sub(lambda match: pseudonym(match.group(0), self.key), text)
+
+    def prediction(self, prediction: Prediction) -> None:
+        """Hides the patient in a prediction, in place (a missing id stays missing)."""
+        if prediction.patient_id:
+            prediction.patient_id = pseudonym(prediction.patient_id, self.key)
+        prediction.images = {slot: self(path) for slot, path in prediction.images.items()}
+
+    def error(self, error: ErrorRecord) -> ErrorRecord:
+        return replace(
+            error, reason=self(error.reason), path=self(error.path) if error.path else None
+        )
+
+
+def _no_frontal(study: IndexedStudy) -> ErrorRecord:
+    """Why a study cannot be reported: the roles its images were given, and why."""
+    roles = "; ".join(
+        f"{Path(image.path).name}: {image.role.value} ({image.role_reason})"
+        for image in study.images
+    )
+    return ErrorRecord(
+        reason=f"study has no frontal image (images: {roles})", study_id=study.study_id
+    )
+
+
+def _pending(
+    studies: list[Study], indexed: dict[str, IndexedStudy], done: set[str]
+) -> tuple[list[Study], list[ErrorRecord]]:
     todo, errors = [], []
     for study in studies:
         if study.study_id in done:
             continue
         if study.images.frontal is None:
-            errors.append(ErrorRecord(reason="study has no frontal image", study_id=study.study_id))
+            errors.append(_no_frontal(indexed[study.study_id]))
         else:
             todo.append(study)
     return todo, errors
@@ -90,7 +135,9 @@ def generate(
     assert model is not None and output is not None
     key = os.environ.get(PSEUDONYM_KEY_ENV, "")
     if pseudonymize and not key:
-        raise CxrError(f"--pseudonymize needs a secret key in the environment variable {PSEUDONYM_KEY_ENV}")
+        raise CxrError(
+            f"--pseudonymize needs a secret key in the environment variable {PSEUDONYM_KEY_ENV}"
+        )
     output.mkdir(parents=True, exist_ok=True)
     reports = JsonlAppender(output / "reports.jsonl")
     done = {row["study_id"] for row in reports.existing()}
@@ -99,14 +146,23 @@ def generate(
     errors = JsonlAppender(errors_path)
 
     index = index_folder(dicom_dir, workers=workers)
-    errors.append(error_row(ErrorRecord(reason=s.reason, path=s.path)) for s in index.skipped)
+    hide = Pseudonymizer((s.patient_id for s in index.studies), key) if pseudonymize else None
+
+    def record(failures: Iterable[ErrorRecord]) -> None:
+        errors.append(error_row(hide.error(e) if hide else e) for e in failures)
+
+    record(ErrorRecord(reason=s.reason, path=s.path) for s in index.skipped)
     prior_rows = read_reports(prior_reports) if prior_reports else {}
     studies = list(studies_from_index(index.studies, prior_rows, {}, source="generate"))
-    todo, unusable = _pending(studies, done)
-    errors.append(error_row(e) for e in unusable)
-    log.info("%d studies: %d already reported, %d to do", len(studies), len(studies) - len(todo) - len(unusable), len(todo))
+    todo, unusable = _pending(studies, {s.study_id: s for s in index.studies}, done)
+    record(unusable)
+    # Counted in this folder: reports.jsonl may also hold studies of another folder.
+    already = len(studies) - len(todo) - len(unusable)
+    log.info("%d studies: %d already reported, %d to do", len(studies), already, len(todo))
 
-    options = GenerationOptions(max_new_tokens, num_beams, temperature, top_p, repetition_penalty, seed=seed)
+    options = GenerationOptions(
+        max_new_tokens, num_beams, temperature, top_p, repetition_penalty, seed=seed
+    )
     generator = ReportGenerator(model, device, batch_size, workers, cache_dir, options)
     reported = failed = 0
     with tqdm(total=len(todo), unit="study", desc="generate", disable=None) as progress:
@@ -114,22 +170,29 @@ def generate(
             predictions = [r for r in batch if isinstance(r, Prediction)]
             failures = [r for r in batch if isinstance(r, ErrorRecord)]
             if sr:
-                failures.extend(_write_sr(output / "sr", predictions, key if pseudonymize else None))
-            if pseudonymize:
+                failures.extend(
+                    _write_sr(output / "sr", predictions, key if pseudonymize else None)
+                )
+            if hide:
                 for prediction in predictions:
-                    prediction.patient_id = pseudonym(prediction.patient_id, key)
+                    hide.prediction(prediction)
             reports.append(p.to_row() for p in predictions)
-            errors.append(error_row(e) for e in failures)
+            record(failures)
             reported += len(predictions)
-            failed += len({e.study_id for e in failures if e.study_id and e.study_id not in {p.study_id for p in predictions}})
+            reported_ids = {p.study_id for p in predictions}
+            failed += len({e.study_id for e in failures if e.study_id not in (None, *reported_ids)})
             progress.update(len({r.study_id for r in batch if r.study_id}))
     write_csv(output / "reports.jsonl", output / "reports.csv")
     failed += len(unusable)
     log.info(
         "reported %d, skipped %d (already done), failed %d studies, %d unreadable files; outputs in %s",
-        reported, len(done), failed, len(index.skipped), output,
+        reported,
+        already,
+        failed,
+        len(index.skipped),
+        output,
     )
-    return _exit_code(reported + len(done), failed + len(index.skipped), strict)
+    return _exit_code(reported + already, failed + len(index.skipped), strict)
 
 
 def _exit_code(reported: int, failures: int, strict: bool) -> int:
@@ -152,9 +215,13 @@ def _write_sr(folder: Path, predictions: list[Prediction], key: str | None) -> l
     hide = (lambda patient_id: pseudonym(patient_id, key)) if key else None
     failures = []
     for prediction in predictions:
-        paths = [prediction.images[slot] for slot in ("frontal", "lateral") if slot in prediction.images]
+        paths = [
+            prediction.images[slot] for slot in ("frontal", "lateral") if slot in prediction.images
+        ]
         try:
             write_report_sr(prediction, read_headers(paths), folder, pseudonymize=hide)
         except (CxrError, InvalidDicomError, OSError, ValueError) as error:
-            failures.append(ErrorRecord(reason=f"DICOM SR not written: {error}", study_id=prediction.study_id))
+            failures.append(
+                ErrorRecord(reason=f"DICOM SR not written: {error}", study_id=prediction.study_id)
+            )
     return failures

@@ -93,7 +93,9 @@ class ReportGenerator:
     ) -> None:
         model_dir = Path(model_dir)
         if not (model_dir / "config.json").is_file():
-            raise InputError(model_dir, "not a model folder (no config.json); make one with `cxr export`")
+            raise InputError(
+                model_dir, "not a model folder (no config.json); make one with `cxr export`"
+            )
         self.device = torch.device(device)
         self.model = ReportModel.from_pretrained(model_dir).to(self.device).eval()
         self.model_name = model_fingerprint(model_dir)
@@ -102,14 +104,18 @@ class ReportGenerator:
         self.options = options or GenerationOptions()
         self.load_image = ImageLoader(self.model.encoder_config.image_size, cache_dir)
         self.collate = ReportCollator(self.model.tokenizer)
-        self.thresholds = dict(zip(TUBE_LINE_LABELS, self.model.tube_line_thresholds.tolist(), strict=True))
+        self.thresholds = dict(
+            zip(TUBE_LINE_LABELS, self.model.tube_line_thresholds.tolist(), strict=True)
+        )
 
     def generate(self, studies: Iterable[Study]) -> Iterator[Prediction | ErrorRecord]:
         """Predictions in input order; a study that cannot be reported yields an ErrorRecord."""
         for batch in self.generate_batches(studies):
             yield from batch
 
-    def generate_batches(self, studies: Iterable[Study]) -> Iterator[list[Prediction | ErrorRecord]]:
+    def generate_batches(
+        self, studies: Iterable[Study]
+    ) -> Iterator[list[Prediction | ErrorRecord]]:
         """Like `generate`, one list per batch, so callers can write each batch durably."""
         study_list = list(studies)
         by_id = {study.study_id: study for study in study_list}
@@ -140,28 +146,46 @@ class ReportGenerator:
     def generate_batch(self, batch: dict[str, Any], studies: dict[str, Study]) -> list[Prediction]:
         """Predictions for one collated batch whose rows all have a frontal image."""
         started = time.perf_counter()
-        tensors = {k: v.to(self.device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+        tensors = {
+            k: v.to(self.device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()
+        }
         torch.manual_seed(self.options.seed)
         texts = self.model.generate(tensors, **self.options.hf_kwargs())
         tube_line, change = self.model.predict_labels(tensors)
         per_study = (time.perf_counter() - started) / len(texts)
-        has_prior = batch["image_present"][:, 2]
+        present = batch["image_present"].tolist()
         return [
-            self._prediction(studies[study_id], text, tube_line[i], change[i] if has_prior[i] else None, per_study)
+            self._prediction(
+                studies[study_id], text, tube_line[i], change[i], present[i], per_study
+            )
             for i, (study_id, text) in enumerate(zip(batch["study_id"], texts, strict=True))
         ]
 
     def _prediction(
-        self, study: Study, text: str, tube_line: torch.Tensor, change: torch.Tensor | None, seconds: float
+        self,
+        study: Study,
+        text: str,
+        tube_line: torch.Tensor,
+        change: torch.Tensor,
+        present: list[bool],
+        seconds: float,
     ) -> Prediction:
+        """One study's prediction; change is assessed only when its prior image was read."""
         findings, impression = split_report(text)
-        probs = {label: round(float(p), 6) for label, p in zip(TUBE_LINE_LABELS, tube_line, strict=True)}
+        probs = {
+            label: round(float(p), 6) for label, p in zip(TUBE_LINE_LABELS, tube_line, strict=True)
+        }
+        # Slots whose file was missing or could not be read were not used: they are not listed.
+        used = dict(zip(IMAGE_SLOTS, present, strict=True))
+        images = {slot: getattr(study.images, slot) for slot in IMAGE_SLOTS if used[slot]}
+        assessed = used["frontal"] and used["prior_frontal"]
         calls, change_probs = {}, {}
-        if change is not None:
+        if assessed:
             for finding, row in zip(CHANGE_FINDINGS, change, strict=True):
-                change_probs[finding] = {c.name.lower(): round(float(row[c.value]), 6) for c in Change}
+                change_probs[finding] = {
+                    c.name.lower(): round(float(row[c.value]), 6) for c in Change
+                }
                 calls[finding] = Change(int(row.argmax())).name.lower()
-        images = {slot: getattr(study.images, slot) for slot in IMAGE_SLOTS if getattr(study.images, slot)}
         return Prediction(
             study_id=study.study_id,
             patient_id=study.patient_id,
@@ -171,7 +195,7 @@ class ReportGenerator:
             tube_line_status=call_tube_line(probs, self.thresholds),
             change=calls,
             change_probs=change_probs,
-            prior_study_id=study.prior_study_id if change is not None else None,
+            prior_study_id=study.prior_study_id if assessed else None,
             images=images,
             model=self.model_name,
             seconds=seconds,

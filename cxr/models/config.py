@@ -142,7 +142,7 @@ class DecoderConfig:
             come from the tokenizer).
         lora: Low-rank adapters; None trains the whole decoder.
         attn_implementation: Hugging Face attention implementation (sdpa, eager, ...).
-        dtype: Weight dtype for a pretrained decoder (e.g. bfloat16); None keeps float32.
+        dtype: Weight dtype of the decoder (e.g. bfloat16); None keeps float32.
         gradient_checkpointing: Recompute decoder activations in backward to save memory.
     """
 

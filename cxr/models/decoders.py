@@ -205,11 +205,11 @@ def _build_language_model(
     }
     extra = {"add_cross_attention": True} if cross_attention else {}
     hf_config = AutoConfig.for_model(config.model_type, **{**config.arch, **special, **extra})
-    kwargs = (
-        {}
-        if config.attn_implementation is None
-        else {"attn_implementation": config.attn_implementation}
-    )
+    kwargs: dict[str, Any] = {}
+    if config.attn_implementation is not None:
+        kwargs["attn_implementation"] = config.attn_implementation
+    if config.dtype is not None:
+        kwargs["dtype"] = getattr(torch, config.dtype)
     return AutoModelForCausalLM.from_config(hf_config, **kwargs)
 
 

@@ -64,8 +64,14 @@ class Layers:
 # --- frontal landmarks -------------------------------------------------------------------
 
 
+LUNG_WALL_POINTS = 41  # the first points of `lung_outline`: apex and lateral chest wall
+
+
 def lung_outline(t: Thorax, side: Side) -> Path:
-    """Frontal outline of one lung: apex, lateral wall, costophrenic angle, dome, medial border."""
+    """Frontal outline of one lung: apex, lateral wall, costophrenic angle, dome, medial border.
+
+    The first LUNG_WALL_POINTS points run from the apex down the lateral wall.
+    """
     s, mx = side_sign(side), t.midline_x
     med, half = t.mediastinum_half_width, t.lung_half_width
     dome = t.diaphragm_right_y if side is Side.RIGHT else t.diaphragm_left_y
@@ -197,8 +203,8 @@ def _ribs(t: Thorax, size: int, rng: np.random.Generator) -> np.ndarray:
             u = np.linspace(0.0, 1.0, 16)
             x = t.midline_x + s * (t.lung_half_width - u * (t.lung_half_width - t.cm(3.5)))
             anterior.append(curve(x, y_lat + 0.13 * u**1.3))
-    return (0.07 * strokes(size, posterior, t.cm(0.85), crisp=1.3)
-            + 0.03 * strokes(size, anterior, t.cm(0.9), crisp=1.5))
+    values = [0.07] * len(posterior) + [0.03] * len(anterior)
+    return strokes(size, posterior + anterior, t.cm(0.85), crisp=1.3, values=values)
 
 
 def _shoulder_girdle(t: Thorax, mask: np.ndarray) -> None:

@@ -24,7 +24,6 @@ from cxr.synth.anatomy import (
     lateral_depth,
     lateral_trachea_x,
     oesophagus_x,
-    side_sign,
     trachea_path,
 )
 from cxr.synth.draw import Path, bezier, polyline, resample, strokes
@@ -226,8 +225,20 @@ def draw_lateral(layers: Layers, study: StudyTruth) -> None:
         _draw(layers, study.thorax, device, lateral_path(study.thorax, device))
 
 
-def pulmonary_artery_side(device: DeviceTruth) -> Side:
-    return device.side or Side.RIGHT
+__all__ = ["draw_frontal", "draw_lateral", "draw_leads", "frontal_path", "lateral_path", "tip"]
 
 
-__all__ = ["frontal_path", "lateral_path", "side_sign", "tip"]
+def draw_leads(layers: Layers, study: StudyTruth, rng: np.random.Generator) -> None:
+    """ECG electrodes and their wires: radio-opaque distractors that no label describes."""
+    t, size = study.thorax, layers.overlay.shape[0]
+    wires = []
+    for _ in range(int(rng.integers(2, 5))):
+        x = t.midline_x + rng.uniform(-1.0, 1.0) * (t.lung_half_width + 0.04)
+        y = rng.uniform(t.lung_top_y - 0.04, t.lung_top_y + 0.25)
+        radius = t.cm(0.9)
+        theta = np.linspace(0.0, 2 * np.pi, 24)
+        wires.append(np.stack([x + radius * np.cos(theta), y + radius * np.sin(theta)], axis=1))
+        edge = (1.1 if x > t.midline_x else -0.1, rng.uniform(0.0, 0.6))
+        bend = (x + rng.normal(0.0, 0.1), (y + edge[1]) / 2 + rng.normal(0.0, 0.05))
+        wires.append(bezier((x, y + radius), bend, edge, n=30))
+    layers.overlay += 0.16 * strokes(size, wires, max(t.cm(0.2), 1.2 / size), crisp=1.5)

@@ -1,7 +1,8 @@
 """Vectorised raster primitives in normalised coordinates (x right, y down, both in [0, 1]).
 
 Paths are (N, 2) float arrays of (x, y). Masks are float32 images of the canvas size.
-Polygons go through `skimage.draw.polygon`, so nothing here loops over pixels in Python.
+Polygons are filled by PIL's scanline fill and lines are splatted points blurred across
+the line, so nothing here loops over pixels in Python.
 """
 
 from __future__ import annotations
@@ -9,7 +10,6 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageDraw
 from scipy.ndimage import gaussian_filter
-from skimage.draw import disk
 
 Path = np.ndarray
 
@@ -28,12 +28,6 @@ def fill(mask: np.ndarray, path: Path, value: float = 1.0) -> None:
     mask[np.asarray(image, dtype=bool)] = value
 
 
-def polygon_mask(size: int, path: Path) -> np.ndarray:
-    mask = np.zeros((size, size), dtype=np.float32)
-    fill(mask, path)
-    return mask
-
-
 def resample(path: Path, step: float) -> Path:
     """Points along the polyline every `step` (normalised units)."""
     segment = np.hypot(*np.diff(path, axis=0).T)
@@ -44,20 +38,23 @@ def resample(path: Path, step: float) -> Path:
     return np.stack([np.interp(at, arc, path[:, 0]), np.interp(at, arc, path[:, 1])], axis=1)
 
 
-def strokes(size: int, paths: list[Path], width: float, crisp: float = 2.5) -> np.ndarray:
-    """Thick polylines of `width` (normalised) as a [0, 1] mask, soft-edged.
+def strokes(size: int, paths: list[Path], width: float, crisp: float = 2.5,
+            values: list[float] | None = None) -> np.ndarray:
+    """Thick polylines of `width` (normalised) as a soft-edged mask, each path at its value.
 
     Points every half pixel are accumulated, blurred across the line and clipped: `crisp`
     sets how flat-topped the profile is (1 = Gaussian ridge, larger = sharper edges). Loops
     and crossings cost nothing extra, and all paths of one width share a single blur.
     """
     canvas = np.zeros((size, size), dtype=np.float32)
+    levels = values or [1.0] * len(paths)
     points = [resample(p, 0.5 / size) for p in paths if len(p)]
     if not points:
         return canvas
     every = np.concatenate(points)
+    value = np.concatenate([np.full(len(p), v) for p, v in zip(points, levels, strict=True)])
     sigma = max(width * size / (2 * np.sqrt(2 * np.log(2 * crisp))), 0.5)
-    splat(canvas, every, np.full(len(every), np.sqrt(2 * np.pi) * sigma / 2, dtype=np.float64))
+    splat(canvas, every, value * np.sqrt(2 * np.pi) * sigma / 2)
     margin = int(np.ceil(4 * sigma)) + 1
     cols, rows = (every[:, 0] * size).astype(int), (every[:, 1] * size).astype(int)
     r0, r1 = max(rows.min() - margin, 0), min(rows.max() + margin + 1, size)
@@ -65,13 +62,8 @@ def strokes(size: int, paths: list[Path], width: float, crisp: float = 2.5) -> n
     if r0 >= r1 or c0 >= c1:
         return canvas
     window = gaussian_filter(canvas[r0:r1, c0:c1], sigma, mode="constant", truncate=3.0)
-    canvas[r0:r1, c0:c1] = np.clip(crisp * window, 0.0, 1.0)
+    canvas[r0:r1, c0:c1] = np.clip(crisp * window, 0.0, max(levels))
     return canvas
-
-
-def stroke(mask: np.ndarray, path: Path, width: float, value: float = 1.0) -> None:
-    """Draws one thick polyline into `mask` (in place), keeping the larger value where it overlaps."""
-    np.maximum(mask, value * strokes(mask.shape[0], [path], width), out=mask)
 
 
 def splat(canvas: np.ndarray, points: Path, weights: np.ndarray) -> None:
@@ -82,14 +74,6 @@ def splat(canvas: np.ndarray, points: Path, weights: np.ndarray) -> None:
     inside = (points[:, 0] >= 0) & (points[:, 0] < 1) & (points[:, 1] >= 0) & (points[:, 1] < 1)
     flat = np.bincount(rows[inside] * size + cols[inside], weights[inside], minlength=size * size)
     canvas += flat.reshape(size, size).astype(canvas.dtype)
-
-
-def blot(mask: np.ndarray, center: tuple[float, float], radius: float, value: float = 1.0) -> None:
-    """A filled disk of `radius` (normalised) at `center` (x, y)."""
-    size = mask.shape[0]
-    rows, cols = disk((center[1] * size - 0.5, center[0] * size - 0.5), radius * size,
-                      shape=mask.shape)
-    mask[rows, cols] = value
 
 
 def soften(image: np.ndarray, sigma: float) -> np.ndarray:

@@ -12,6 +12,7 @@ import numpy as np
 from scipy.ndimage import gaussian_filter
 
 from cxr.synth.anatomy import (
+    LUNG_WALL_POINTS,
     Layers,
     lateral_depth,
     lateral_trachea_x,
@@ -95,7 +96,7 @@ def _pneumothorax(layers: Layers, t: Thorax, f: FindingTruth) -> None:
     region = layers.lung[side] * (1.0 - soften_mask(inner, 0.002))
     layers.vessels *= 1.0 - region
     layers.extra_air += 0.09 * region
-    wall = collapsed[:41]  # apex and lateral wall (see lung_outline), not diaphragm or medial
+    wall = collapsed[:LUNG_WALL_POINTS]  # the pleural line: apex and lateral wall only
     line = strokes(size, [wall], max(1.6 / size, t.cm(0.12)), crisp=1.5)
     layers.solid += 0.13 * line * layers.lung[side]
 

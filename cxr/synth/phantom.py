@@ -12,7 +12,7 @@ from scipy.ndimage import affine_transform, gaussian_filter
 
 from cxr.synth import devices, findings
 from cxr.synth.anatomy import Layers, cardiothoracic_ratio, frontal_layers, lateral_layers
-from cxr.synth.truth import Acquisition, Finding, StudyTruth
+from cxr.synth.truth import Acquisition, Finding, Setting, StudyTruth
 
 
 def _ctr(study: StudyTruth, rng: np.random.Generator) -> float:
@@ -30,6 +30,8 @@ def layers_for(study: StudyTruth, lateral: bool, size: int, rng: np.random.Gener
         layers = frontal_layers(study.thorax, size, ctr, rng)
         findings.draw_frontal(layers, study, rng)
         devices.draw_frontal(layers, study)
+        if study.setting is not Setting.OUTPATIENT and rng.random() < 0.6:
+            devices.draw_leads(layers, study, rng)
     return layers
 
 
@@ -47,11 +49,9 @@ def acquire(density: np.ndarray, acquisition: Acquisition, rng: np.random.Genera
     exposed = (1.0 - np.exp(-1.8 * np.maximum(placed, 0.0))) / (1.0 - np.exp(-1.8 * 1.05))
     image = np.clip(exposed + acquisition.exposure, 0.0, 1.0) ** acquisition.gamma
     blur = acquisition.blur * size / 512
-    half = (size + 1) // 2
-    noise = acquisition.noise * rng.standard_normal((half, half), dtype=np.float32)
-    noise = np.repeat(np.repeat(noise, 2, axis=0), 2, axis=1)[:size, :size]
-    fine = (acquisition.noise * 0.5) * rng.standard_normal((size, size), dtype=np.float32)
-    image = gaussian_filter(image + noise, blur, truncate=2.5) + fine
+    noise = acquisition.noise * rng.standard_normal((size, size), dtype=np.float32)
+    # blurred noise is correlated like a detector's; the unblurred share keeps it grainy
+    image = gaussian_filter(image + noise, blur, truncate=2.5) + 0.4 * noise
     return np.clip(image, 0.0, 1.0).astype(np.float32)
 
 

@@ -300,8 +300,8 @@ def _devices_series(
     return series
 
 
-def _indication(rng: np.random.Generator, setting: Setting, findings: tuple[FindingTruth, ...],
-                devices: tuple[DeviceTruth, ...], has_prior: bool) -> str:
+def _indication(rng: np.random.Generator, setting: Setting, devices: tuple[DeviceTruth, ...],
+                has_prior: bool) -> str:
     """Clinical question; drawn from the setting and history, not from this study's image."""
     options = {
         Setting.OUTPATIENT: ["Cough.", "Chest pain.", "Shortness of breath.",
@@ -357,7 +357,7 @@ def sample_patient(seed: int, number: int, options: SamplingOptions | None = Non
             lateral=lateral,
             devices=devices[index],
             findings=findings[index],
-            indication=_indication(rng, setting, findings[index], devices[index], prior is not None),
+            indication=_indication(rng, setting, devices[index], prior is not None),
             prior=prior,
         )
         studies.append(study)

@@ -95,6 +95,12 @@ class ReportModule(L.LightningModule):
         from cxr.training.export import CHECKPOINT_KEY, model_record
 
         checkpoint[CHECKPOINT_KEY] = model_record(self.model)  # type: ignore[arg-type]
+        # Dropout draws from torch's global generator; restoring it makes a resume exact.
+        checkpoint["torch_rng_state"] = torch.get_rng_state()
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        if "torch_rng_state" in checkpoint:
+            torch.set_rng_state(checkpoint["torch_rng_state"])
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
         return self.shared_step(batch, "train")

@@ -216,3 +216,55 @@ def test_from_pretrained_refuses_a_folder_without_a_model(tmp_path: Path) -> Non
 def test_model_needs_a_tokenizer() -> None:
     with pytest.raises(ValueError, match="tokenizer"):
         ReportModel()
+
+
+@pytest.mark.parametrize("decoder_kind", DECODER_KINDS)
+def test_bf16_autocast_forward_backward_and_generate(
+    tokenizer: PreTrainedTokenizerBase, decoder_kind: DecoderKind
+) -> None:
+    model = tiny_model(tokenizer, tiny_decoder(decoder_kind))
+    batch = make_batch(tokenizer)
+
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        output = model(batch)
+        texts = model.generate(batch, max_new_tokens=3)
+    output.lm_loss.backward()
+
+    assert output.tube_line_logits.dtype == torch.bfloat16
+    assert torch.isfinite(output.lm_loss)
+    assert len(texts) == 4
+
+
+def side_batch(tokenizer: PreTrainedTokenizerBase, sides: list[int]) -> dict[str, torch.Tensor]:
+    """Frontal images with a bright square on the left (1) or right (0), and matching reports."""
+    reports = [
+        "Endotracheal tube tip in place.</s>" if side else "Lungs are clear.</s>" for side in sides
+    ]
+    batch = make_batch(
+        tokenizer, prompts=["<s>"] * len(sides), reports=reports, present=[[1, 0, 0]] * len(sides)
+    )
+    batch["images"] = torch.zeros_like(batch["images"])
+    for row, side in enumerate(sides):
+        column = 8 if side else 40
+        batch["images"][row, 0, 0, 8:24, column : column + 16] = 1.0
+    return batch
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("decoder_kind", DECODER_KINDS)
+def test_report_depends_on_the_image(
+    tokenizer: PreTrainedTokenizerBase, decoder_kind: DecoderKind
+) -> None:
+    """Visual tokens reach the decoder: two images with one prompt get their own reports."""
+    model = tiny_model(tokenizer, tiny_decoder(decoder_kind))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=2e-3)
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(80):
+        batch = side_batch(tokenizer, torch.randint(0, 2, (8,), generator=generator).tolist())
+        optimizer.zero_grad()
+        model(batch).lm_loss.backward()
+        optimizer.step()
+
+    texts = model.generate(side_batch(tokenizer, [0, 1]), max_new_tokens=12)
+
+    assert texts == ["Lungs are clear.", "Endotracheal tube tip in place."]
