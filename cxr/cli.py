@@ -28,6 +28,7 @@ COMMANDS: dict[str, str] = {
     "index": "cxr.io.commands:index",
     "cache": "cxr.io.commands:cache",
     "evaluate": "cxr.evaluation.commands:evaluate",
+    "data-check": "cxr.data.commands:data_check",
 }
 
 # name -> help line; these are dispatched to LightningCLI before parsing.
@@ -40,7 +41,7 @@ LIGHTNING_COMMANDS: dict[str, str] = {
 
 def _load(target: str) -> Callable[..., Any]:
     module_name, _, attr = target.partition(":")
-    return getattr(importlib.import_module(module_name), attr)  # type: ignore[no-any-return]
+    return getattr(importlib.import_module(module_name), attr)
 
 
 def _description(func: Callable[..., Any]) -> str:

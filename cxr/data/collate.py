@@ -28,7 +28,7 @@ class ReportCollator:
         self.max_report_tokens = max_report_tokens
 
     def _encode(self, texts: Sequence[str]) -> list[list[int]]:
-        return self.tokenizer(list(texts), add_special_tokens=False)["input_ids"]  # type: ignore[no-any-return]
+        return self.tokenizer(list(texts), add_special_tokens=False)["input_ids"]
 
     def prompt_ids(self, prompts: Sequence[str]) -> list[list[int]]:
         bos = self.tokenizer.bos_token_id

@@ -16,7 +16,7 @@ from transformers import PreTrainedTokenizerBase
 
 from cxr.data.collate import ReportCollator
 from cxr.data.dataset import ImageLoader, StudyDataset
-from cxr.data.datasets import build_adapter
+from cxr.data.datasets import build_adapter, official_splits
 from cxr.data.reports import join_report
 from cxr.data.splits import Split, assign_split, read_split_file
 from cxr.data.tokenizer import load_tokenizer, train_report_tokenizer
@@ -152,12 +152,16 @@ class ReportDataModule(L.LightningDataModule):
         """(source index, study) per split; read once from every source."""
         overrides = read_split_file(self.split_file) if self.split_file else None
         splits: dict[Split, list[tuple[int, Study]]] = {split: [] for split in Split}
-        for number, source in enumerate(self.sources):
-            adapter = build_adapter(source.adapter, Path(source.root), **source.options)
+        adapters = [build_adapter(s.adapter, Path(s.root), **s.options) for s in self.sources]
+        # Official splits that datasets ship, pooled so that a patient shared by two sources
+        # (MIMIC-CXR and MS-CXR-T) lands in one split; the split file wins over them.
+        lookup = {k: v for adapter in adapters for k, v in official_splits(adapter).items()}
+        lookup.update(overrides or {})
+        for number, (source, adapter) in enumerate(zip(self.sources, adapters, strict=True)):
             count = 0
             for study in adapter.studies():
                 split = assign_split(
-                    study.patient_id, overrides, self.val_fraction, self.test_fraction, self.seed
+                    study.patient_id, lookup, self.val_fraction, self.test_fraction, self.seed
                 )
                 splits[split].append((number, study))
                 count += 1

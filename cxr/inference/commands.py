@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import logging
 import os
 import re
@@ -141,9 +142,7 @@ def generate(
     output.mkdir(parents=True, exist_ok=True)
     reports = JsonlAppender(output / "reports.jsonl")
     done = {row["study_id"] for row in reports.existing()}
-    errors_path = output / "errors.jsonl"
-    errors_path.unlink(missing_ok=True)
-    errors = JsonlAppender(errors_path)
+    errors = _restart_errors(output / "errors.jsonl", done)
 
     index = index_folder(dicom_dir, workers=workers)
     hide = Pseudonymizer((s.patient_id for s in index.studies), key) if pseudonymize else None
@@ -193,6 +192,16 @@ def generate(
         output,
     )
     return _exit_code(reported + already, failed + len(index.skipped), strict)
+
+
+def _restart_errors(path: Path, done: set[str]) -> JsonlAppender:
+    """errors.jsonl as this run starts: the rows of studies already reported are kept (an
+    image they had to leave out, an SR not written); everything else this run finds again."""
+    kept = [row for row in JsonlAppender(path).existing() if row.get("study_id") in done]
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in kept), "utf-8")
+    os.replace(partial, path)
+    return JsonlAppender(path)
 
 
 def _exit_code(reported: int, failures: int, strict: bool) -> int:

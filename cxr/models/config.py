@@ -2,8 +2,9 @@
 
 They hold plain types, str Enums and dicts only, so LightningCLI/jsonargparse builds them
 from YAML and `ReportModel.save_pretrained` writes them to JSON. The defaults describe the
-tiny CPU model of `configs/experiment/demo.yaml`: a ResNet-10 at 128 px, an MLP connector
-and a 4-layer, 256-wide GPT-2 trained from scratch.
+tiny CPU model of `configs/experiment/demo.yaml`: a ResNet-10 at 128 px (16 tokens per
+image), attention pooling of the 3 x 16 image tokens to 32 visual tokens, and a 4-layer,
+256-wide GPT-2 trained from scratch (about 10M parameters in all).
 """
 
 from __future__ import annotations
@@ -100,7 +101,7 @@ class ConnectorConfig:
         dropout: Dropout on the visual tokens.
     """
 
-    kind: ConnectorKind = ConnectorKind.mlp
+    kind: ConnectorKind = ConnectorKind.attention_pool
     num_queries: int = 32
     num_heads: int = 4
     dropout: float = 0.0

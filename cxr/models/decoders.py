@@ -182,7 +182,7 @@ def build_decoder(config: DecoderConfig, tokenizer: PreTrainedTokenizerBase) -> 
         )
     _match_tokenizer(language_model, tokenizer)
     if config.gradient_checkpointing:
-        language_model.gradient_checkpointing_enable()
+        language_model.activation_checkpointing_enable()
     if config.lora is not None:
         _add_lora(language_model, config.lora)
     decoder_class = CrossAttentionDecoder if cross_attention else CausalLMDecoder

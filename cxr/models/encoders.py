@@ -172,7 +172,9 @@ def _apply_freeze(backbone: nn.Module, config: EncoderConfig, is_hf: bool) -> No
     if config.freeze == FreezeMode.frozen:
         return
     names = (
-        _hf_last_blocks(backbone, config.trainable_blocks)
+        _hf_last_blocks(
+            backbone, config.trainable_blocks, config.hf_path or str(config.hf_model_type)
+        )
         if is_hf
         else _timm_last_blocks(backbone, config.trainable_blocks)
     )
@@ -193,7 +195,7 @@ def _timm_last_blocks(backbone: nn.Module, count: int) -> list[str]:
     return tail + [name for names in chosen for name in names]
 
 
-def _hf_last_blocks(backbone: nn.Module, count: int) -> list[str]:
+def _hf_last_blocks(backbone: nn.Module, count: int, source: str) -> list[str]:
     """Parameter names of the last `count` layers of the longest layer list, and what follows it."""
     lists = [
         (name, module)
@@ -201,7 +203,7 @@ def _hf_last_blocks(backbone: nn.Module, count: int) -> list[str]:
         if isinstance(module, nn.ModuleList)
     ]
     if not lists:
-        raise InputError("encoder", "freeze last_n needs a model with a list of layers")
+        raise InputError(source, "freeze last_n needs a model with a list of layers")
     list_name, layers = max(lists, key=lambda item: len(item[1]))
     first_trained = max(len(layers) - count, 0)
     names = list(dict(backbone.named_parameters()))

@@ -127,12 +127,17 @@ class ReportModel(nn.Module):
         batch_size, slots = images.shape[:2]
         flat_images = images.flatten(0, 1)
         present = image_present.bool().flatten()
-        num_tokens, feature_dim = self.image_encoder.num_tokens, self.image_encoder.feature_dim
-        tokens = self.missing_image.new_zeros(batch_size * slots, num_tokens, feature_dim)
         if bool(present.any()):
             # Only present images go through the encoder; absent slots are filled below.
             encoded = self.image_encoder(flat_images[present])
-            tokens = tokens.to(encoded.dtype).index_put((present.nonzero().squeeze(1),), encoded)
+            tokens = encoded.new_zeros(batch_size * slots, *encoded.shape[1:])
+            tokens = tokens.index_put((present.nonzero().squeeze(1),), encoded)
+        else:
+            encoder = self.image_encoder
+            tokens = self.missing_image.new_zeros(
+                batch_size * slots, encoder.num_tokens, encoder.feature_dim
+            )
+        num_tokens, feature_dim = tokens.shape[1:]
         missing = self.missing_image.repeat(batch_size, 1).unsqueeze(1).to(tokens.dtype)
         tokens = torch.where(present[:, None, None], tokens, missing)
         return tokens.view(batch_size, slots, num_tokens, feature_dim)

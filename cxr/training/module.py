@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, cast
 
 import lightning as L
 import torch
 from torch import nn
-from torchmetrics import MetricCollection
+from torchmetrics import Metric, MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MultilabelAUROC
 
 from cxr.training.losses import change_loss, tube_line_loss
-from cxr.types import CHANGE_FINDINGS, TUBE_LINE_LABELS
+from cxr.types import TUBE_LINE_LABELS
 
 _STAGES = ("train", "val", "test")
 
@@ -76,15 +76,16 @@ class ReportModule(L.LightningModule):
         return loss
 
     def _update_metrics(self, stage: str, output: Any, batch: dict[str, Any]) -> None:
-        metrics = self.metrics[f"{stage}_metrics"]
+        metrics = cast(MetricCollection, self.metrics[f"{stage}_metrics"])
         tube_line_target = torch.nan_to_num(batch["tube_line"], nan=-1.0).long()
         metrics["tube_line_auroc"].update(output.tube_line_logits.detach().sigmoid(), tube_line_target)
         change_logits = output.change_logits.detach().reshape(-1, 3)
         metrics["change_accuracy"].update(change_logits, batch["change"].reshape(-1))
 
     def _log_metrics(self, stage: str) -> None:
-        metrics = self.metrics[f"{stage}_metrics"]
-        for name, metric in metrics.items():
+        metrics = cast(MetricCollection, self.metrics[f"{stage}_metrics"])
+        for name, metric in metrics.items(keep_base=True):
+            metric = cast(Metric, metric)
             if metric.update_count:
                 value = metric.compute()
                 if not math.isnan(float(value)):
@@ -121,7 +122,8 @@ class ReportModule(L.LightningModule):
         self._log_metrics("test")
 
     def configure_optimizers(self) -> Any:
-        decay, no_decay = [], []
+        decay: list[nn.Parameter] = []
+        no_decay: list[nn.Parameter] = []
         for parameter in self.model.parameters():
             if parameter.requires_grad:
                 (decay if parameter.ndim >= 2 else no_decay).append(parameter)

@@ -51,7 +51,7 @@ def test_training_batch_shapes_and_padding(datamodule: ReportDataModule) -> None
     size = len(batch["study_id"])
     assert batch["images"].shape == (size, len(IMAGE_SLOTS), 1, 64, 64)
     assert batch["tube_line"].shape == (size, len(TUBE_LINE_LABELS))
-    assert 0.0 <= float(batch["images"].min()) and float(batch["images"].max()) <= 1.0
+    assert float(batch["images"].min()) >= 0.0 and float(batch["images"].max()) <= 1.0
     tokenizer = datamodule.tokenizer
     # Prompts are left-padded and start with bos; reports are right-padded and end with eos.
     assert bool((batch["prompt_mask"][:, -1] == 1).all())

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
+import torch
 from tiny_models import train_tokenizer
 from transformers import PreTrainedTokenizerBase
 
@@ -11,3 +14,12 @@ from transformers import PreTrainedTokenizerBase
 def tokenizer() -> PreTrainedTokenizerBase:
     """A byte-level BPE trained on a few report sentences."""
     return train_tokenizer()
+
+
+@pytest.fixture(autouse=True)
+def one_thread() -> Iterator[None]:
+    """Tiny models run fastest on one thread; on a busy machine two threads can be 10x slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

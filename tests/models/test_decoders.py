@@ -148,3 +148,21 @@ def test_missing_decoder_folder_is_an_input_error(
 ) -> None:
     with pytest.raises(InputError, match="local folder"):
         tiny_model(tokenizer, DecoderConfig(path=str(tmp_path / "absent")))
+
+
+def test_gradient_checkpointing_gives_the_same_gradients(
+    tokenizer: PreTrainedTokenizerBase,
+) -> None:
+    batch = make_batch(tokenizer)
+    no_dropout = {"resid_pdrop": 0.0, "embd_pdrop": 0.0, "attn_pdrop": 0.0}
+    arch = {"n_layer": 2, "n_embd": 64, "n_head": 2, **no_dropout}
+    gradients = []
+    for checkpointing in (False, True):
+        decoder = DecoderConfig(arch=arch, gradient_checkpointing=checkpointing)
+        model = tiny_model(tokenizer, decoder)
+        model(batch).lm_loss.backward()
+        gradients.append(model.connector.norm.weight.grad)
+
+    assert model.text_decoder.language_model.is_activation_checkpointing
+    assert gradients[0] is not None and gradients[1] is not None
+    assert torch.allclose(gradients[0], gradients[1], atol=1e-6)

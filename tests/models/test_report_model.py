@@ -238,7 +238,8 @@ def test_bf16_autocast_forward_backward_and_generate(
 def side_batch(tokenizer: PreTrainedTokenizerBase, sides: list[int]) -> dict[str, torch.Tensor]:
     """Frontal images with a bright square on the left (1) or right (0), and matching reports."""
     reports = [
-        "Endotracheal tube tip in place.</s>" if side else "Lungs are clear.</s>" for side in sides
+        "Nasogastric tube tip in the stomach.</s>" if side else "Lungs are clear.</s>"
+        for side in sides
     ]
     batch = make_batch(
         tokenizer, prompts=["<s>"] * len(sides), reports=reports, present=[[1, 0, 0]] * len(sides)
@@ -250,21 +251,37 @@ def side_batch(tokenizer: PreTrainedTokenizerBase, sides: list[int]) -> dict[str
     return batch
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("decoder_kind", DECODER_KINDS)
 def test_report_depends_on_the_image(
     tokenizer: PreTrainedTokenizerBase, decoder_kind: DecoderKind
 ) -> None:
     """Visual tokens reach the decoder: two images with one prompt get their own reports."""
+    torch.manual_seed(0)  # the initial weights and dropout must not depend on earlier tests
     model = tiny_model(tokenizer, tiny_decoder(decoder_kind))
     optimizer = torch.optim.AdamW(model.parameters(), lr=2e-3)
     generator = torch.Generator().manual_seed(0)
-    for _ in range(80):
+    for _ in range(60):
         batch = side_batch(tokenizer, torch.randint(0, 2, (8,), generator=generator).tolist())
         optimizer.zero_grad()
         model(batch).lm_loss.backward()
         optimizer.step()
 
-    texts = model.generate(side_batch(tokenizer, [0, 1]), max_new_tokens=12)
+    texts = model.generate(side_batch(tokenizer, [0, 1]), max_new_tokens=32)
 
-    assert texts == ["Lungs are clear.", "Endotracheal tube tip in place."]
+    assert texts == ["Lungs are clear.", "Nasogastric tube tip in the stomach."]
+
+
+def test_other_image_sizes_and_studies_without_any_image(
+    tokenizer: PreTrainedTokenizerBase,
+) -> None:
+    model = tiny_model(tokenizer).eval()
+    batch = make_batch(tokenizer)
+    larger = dict(
+        batch, images=torch.nn.functional.interpolate(batch["images"].flatten(1, 2), size=96)
+    )
+    larger["images"] = larger["images"].unsqueeze(2)
+    no_images = dict(batch, image_present=torch.zeros(4, 3, dtype=torch.bool))
+
+    assert model(larger).tube_line_logits.shape == (4, 11)
+    blind = model(no_images).tube_line_logits
+    assert torch.allclose(blind, blind[0].expand(4, -1))  # the same missing tokens for all

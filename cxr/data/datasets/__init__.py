@@ -1,7 +1,9 @@
 """Dataset adapters: each turns one dataset layout into `Study` records.
 
 Adapters are registered by name in `ADAPTERS`; a data config picks one with `adapter: NAME`
-and passes the adapter's own options beside `root`.
+and passes the adapter's own options beside `root`. An adapter whose dataset ships an official
+split also has `patient_splits() -> dict[patient_id, Split]`, which the data module uses for
+that source's patients (a split file given to the data module still wins).
 """
 
 from __future__ import annotations
@@ -10,8 +12,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
+from cxr.data.datasets.iu_xray import IuXrayDataset
 from cxr.data.datasets.manifest import ManifestDataset
+from cxr.data.datasets.mimic_cxr import MimicCxrDataset, MimicCxrJpgDataset
+from cxr.data.datasets.ms_cxr_t import MsCxrTDataset
 from cxr.data.datasets.phantom import PhantomDataset
+from cxr.data.datasets.ranzcr import RanzcrDataset
+from cxr.data.splits import Split
 from cxr.errors import CxrError
 from cxr.types import Study
 
@@ -25,6 +32,11 @@ class Adapter(Protocol):
 ADAPTERS: dict[str, type[Any]] = {
     PhantomDataset.name: PhantomDataset,
     ManifestDataset.name: ManifestDataset,
+    MimicCxrDataset.name: MimicCxrDataset,
+    MimicCxrJpgDataset.name: MimicCxrJpgDataset,
+    IuXrayDataset.name: IuXrayDataset,
+    RanzcrDataset.name: RanzcrDataset,
+    MsCxrTDataset.name: MsCxrTDataset,
 }
 
 
@@ -32,7 +44,25 @@ def build_adapter(adapter: str, root: Path, **options: Any) -> Adapter:
     """The adapter registered as `adapter`, constructed with its root folder and options."""
     if adapter not in ADAPTERS:
         raise CxrError(f"unknown dataset adapter {adapter!r}; known: {', '.join(sorted(ADAPTERS))}")
-    return ADAPTERS[adapter](root, **options)  # type: ignore[no-any-return]
+    return ADAPTERS[adapter](root, **options)
 
 
-__all__ = ["ADAPTERS", "Adapter", "ManifestDataset", "PhantomDataset", "build_adapter"]
+def official_splits(adapter: Adapter) -> dict[str, Split]:
+    """patient_id -> split the dataset ships, for adapters that have one; else empty."""
+    patient_splits = getattr(adapter, "patient_splits", None)
+    return dict(patient_splits()) if callable(patient_splits) else {}
+
+
+__all__ = [
+    "ADAPTERS",
+    "Adapter",
+    "IuXrayDataset",
+    "ManifestDataset",
+    "MimicCxrDataset",
+    "MimicCxrJpgDataset",
+    "MsCxrTDataset",
+    "PhantomDataset",
+    "RanzcrDataset",
+    "build_adapter",
+    "official_splits",
+]

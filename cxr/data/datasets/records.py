@@ -53,7 +53,7 @@ def read_labels(path: Path) -> dict[str, dict[str, Any]]:
         raise InputError(path, f"cannot read labels table: {error}") from error
     if "study_id" not in table.columns:
         raise InputError(path, "labels table has no study_id column")
-    return {str(row["study_id"]): row for row in table.to_dict(orient="records")}
+    return {str(row["study_id"]): {str(k): v for k, v in row.items()} for row in table.to_dict(orient="records")}
 
 
 def _known(value: Any) -> bool:
@@ -104,7 +104,8 @@ def studies_from_index(
         )
         yield Study(
             study_id=entry.study_id,
-            patient_id=entry.patient_id,
+            # Without a PatientID each study is its own patient (for splits and bootstrap).
+            patient_id=entry.patient_id or f"unknown-patient:{entry.study_id}",
             study_datetime=entry.study_datetime,
             images=StudyImages(
                 frontal=entry.frontal,

@@ -1,0 +1,332 @@
+"""Notebook figures and tables of cxr.viz, on small hand-made predictions and PNG images."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.image import AxesImage
+from PIL import Image
+
+from cxr import viz
+from cxr.errors import InputError
+from cxr.inference.outputs import Prediction, call_tube_line
+from cxr.io import read_image
+from cxr.types import (
+    CHANGE_FINDINGS,
+    TUBE_LINE_LABELS,
+    Change,
+    Study,
+    StudyImages,
+    Targets,
+    change_column,
+)
+
+
+@pytest.fixture(autouse=True)
+def close_figures() -> Iterator[None]:
+    yield
+    plt.close("all")
+
+
+def write_png(path: Path, seed: int) -> Path:
+    pixels = np.random.default_rng(seed).integers(0, 256, (24, 20), dtype=np.uint8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(pixels).save(path)
+    return path
+
+
+def tube_line_probs() -> dict[str, float]:
+    probs = dict.fromkeys(TUBE_LINE_LABELS, 0.1)
+    probs.update({"ETT - Normal": 0.9, "ETT - Borderline": 0.6, "Swan Ganz Catheter Present": 0.7})
+    return probs
+
+
+def make_prediction(images: dict[str, str], with_prior: bool = True) -> Prediction:
+    probs = tube_line_probs()
+    change_probs = {
+        finding: {"improving": 0.2, "stable": 0.5, "worsening": 0.3} for finding in CHANGE_FINDINGS
+    }
+    change_probs["pleural_effusion"] = {"improving": 0.1, "stable": 0.2, "worsening": 0.7}
+    return Prediction(
+        study_id="s2",
+        patient_id="p1",
+        findings="Worsening right pleural effusion.",
+        impression="No pneumothorax.",
+        tube_line_probs=probs,
+        tube_line_status=call_tube_line(probs, dict.fromkeys(TUBE_LINE_LABELS, 0.5)),
+        change={f: max(p, key=p.__getitem__) for f, p in change_probs.items()}
+        if with_prior
+        else {},
+        change_probs=change_probs if with_prior else {},
+        prior_study_id="s1" if with_prior else None,
+        images=images,
+        model="tiny@0",
+        seconds=0.1,
+    )
+
+
+def make_study(images: StudyImages) -> Study:
+    targets = Targets(findings="Heart size is normal.", impression="Effusion is worse.")
+    targets.tube_line[TUBE_LINE_LABELS.index("ETT - Normal")] = 1.0
+    targets.change[CHANGE_FINDINGS.index("pleural_effusion")] = Change.WORSENING.value
+    return Study("s2", "p1", images=images, targets=targets, prior_study_id="s1")
+
+
+def image_arrays(axes: plt.Axes) -> list[np.ndarray]:
+    return [np.asarray(a.get_array()) for a in axes.get_children() if isinstance(a, AxesImage)]
+
+
+def texts(axes: plt.Axes) -> str:
+    return "\n".join(t.get_text() for t in axes.texts)
+
+
+def test_image_paths_resolve_relative_paths_against_the_root(tmp_path: Path) -> None:
+    prior = str(tmp_path / "prior.png")
+    row = make_prediction({"frontal": "a/frontal.png", "prior_frontal": prior}).to_row()
+    paths = viz.image_paths(row, image_root=tmp_path)
+    assert paths == {"frontal": tmp_path / "a" / "frontal.png", "prior_frontal": Path(prior)}
+    assert viz.image_paths(row) == {"frontal": Path("a/frontal.png"), "prior_frontal": Path(prior)}
+    study = make_study(StudyImages(frontal="f.dcm", lateral="l.dcm"))
+    assert viz.image_paths(study) == {"frontal": Path("f.dcm"), "lateral": Path("l.dcm")}
+
+
+def test_show_study_draws_images_missing_views_and_both_reports(tmp_path: Path) -> None:
+    frontal = write_png(tmp_path / "frontal.png", seed=1)
+    prior = write_png(tmp_path / "prior.png", seed=2)
+    prediction = make_prediction({"frontal": "frontal.png", "prior_frontal": "prior.png"})
+    figure = viz.show_study(
+        pd.Series(prediction.to_row()), reference="The reference text.", image_root=tmp_path
+    )
+    frontal_axes, lateral_axes, prior_axes, text_axes = figure.axes
+    np.testing.assert_array_equal(image_arrays(frontal_axes)[0], read_image(frontal).pixels)
+    np.testing.assert_array_equal(image_arrays(prior_axes)[0], read_image(prior).pixels)
+    assert image_arrays(lateral_axes) == [] and "missing" in texts(lateral_axes)
+    shown = texts(text_axes)
+    assert "GENERATED" in shown and "Worsening right pleural effusion." in shown
+    assert "IMPRESSION: No pneumothorax." in shown
+    assert "REFERENCE" in shown and "The reference text." in shown
+
+
+def test_show_study_reports_an_unreadable_image_in_place(tmp_path: Path) -> None:
+    (tmp_path / "broken.dcm").write_bytes(b"not an image")
+    figure = viz.show_study(make_prediction({"frontal": str(tmp_path / "broken.dcm")}))
+    assert image_arrays(figure.axes[0]) == []
+    assert "unreadable" in texts(figure.axes[0])
+
+
+def test_show_study_of_a_study_shows_its_known_report(tmp_path: Path) -> None:
+    frontal = write_png(tmp_path / "frontal.png", seed=3)
+    figure = viz.show_study(make_study(StudyImages(frontal=str(frontal))), slots=("frontal",))
+    assert len(figure.axes) == 2
+    shown = texts(figure.axes[1])
+    assert "REFERENCE" in shown and "Effusion is worse." in shown
+    assert "GENERATED" not in shown
+
+
+def test_tube_line_table_marks_each_device_call_and_the_reference() -> None:
+    prediction = make_prediction({})
+    table = viz.tube_line_table(prediction, reference=make_study(StudyImages()))
+    assert list(table.index) == list(TUBE_LINE_LABELS)
+    # ETT: Normal (0.9) beats Borderline (0.6); NGT and CVC are below threshold: absent.
+    assert sorted(table.index[table["called"]]) == ["ETT - Normal", "Swan Ganz Catheter Present"]
+    assert table.loc["ETT - Borderline", "probability"] == pytest.approx(0.6)
+    assert table.loc["NGT - Incompletely Imaged", "status"] == "Incompletely Imaged"
+    assert table.loc["Swan Ganz Catheter Present", "device"] == "Swan Ganz"
+    assert table.loc["ETT - Normal", "reference"] == 1.0
+    assert np.isnan(table.loc["CVC - Normal", "reference"])
+    assert "reference" not in viz.tube_line_table(prediction).columns
+
+
+def test_change_table_gives_calls_probabilities_and_what_the_report_states() -> None:
+    table = viz.change_table(make_prediction({}), reference=make_study(StudyImages()))
+    effusion = table.loc["pleural_effusion"]
+    assert effusion["call"] == "worsening"
+    assert (effusion["improving"], effusion["worsening"]) == pytest.approx((0.1, 0.7))
+    assert effusion["stated in report"] == "worsening"
+    assert effusion["reference"] == "worsening"
+    assert table.loc["edema", "stated in report"] == "" and table.loc["edema", "reference"] == ""
+
+
+def test_change_table_without_a_prior_is_not_assessed() -> None:
+    table = viz.change_table(make_prediction({}, with_prior=False).to_row())
+    assert set(table["call"]) == {viz.NOT_ASSESSED}
+    assert table[["improving", "stable", "worsening"]].isna().all().all()
+
+
+def test_change_summary_counts_calls_and_agreement_with_the_report() -> None:
+    rows = [
+        make_prediction({}).to_row(),
+        make_prediction({}, with_prior=False).to_row(),
+        {**make_prediction({}).to_row(), "findings": "Improving right pleural effusion."},
+    ]
+    summary = viz.change_summary(pd.DataFrame(rows))
+    effusion = summary.loc["pleural_effusion"]
+    assert (effusion["worsening"], effusion[viz.NOT_ASSESSED], effusion["stable"]) == (2, 1, 0)
+    assert effusion["report states"] == 3  # every report mentions the effusion's change
+    assert effusion["report agrees"] == 1  # only the first: the third says improving
+    assert summary.loc["edema", "report states"] == 0
+
+
+def test_change_probability_bars_stack_to_the_head_probabilities() -> None:
+    figure = viz.plot_change_probabilities(make_prediction({}))
+    bars = figure.axes[0].patches
+    widths = np.array([bar.get_width() for bar in bars]).reshape(3, len(CHANGE_FINDINGS))
+    np.testing.assert_allclose(widths.sum(axis=0), 1.0)
+    effusion = CHANGE_FINDINGS.index("pleural_effusion")
+    np.testing.assert_allclose(widths[:, effusion], [0.1, 0.2, 0.7])
+
+
+def test_show_prior_comparison_draws_prior_current_and_probabilities(tmp_path: Path) -> None:
+    prior = write_png(tmp_path / "prior.png", seed=4)
+    figure = viz.show_prior_comparison(
+        make_prediction({"frontal": "missing.png", "prior_frontal": str(prior)}), tmp_path
+    )
+    prior_axes, current_axes, bars_axes = figure.axes
+    np.testing.assert_array_equal(image_arrays(prior_axes)[0], read_image(prior).pixels)
+    assert "unreadable" in texts(current_axes)  # missing.png does not exist
+    assert len(bars_axes.patches) == 3 * len(CHANGE_FINDINGS)
+
+
+def write_evaluation(folder: Path) -> Path:
+    systems = {
+        "reports": {
+            "BLEU-4": {"value": 0.5, "ci_low": 0.4, "ci_high": 0.6},
+            "AUC/ETT - Normal": {"value": 0.75, "ci_low": None, "ci_high": None},
+            "CE-F1/Edema": {"value": 0.25, "ci_low": 0.0, "ci_high": 0.5},
+        },
+        "most-common-report": {
+            "BLEU-4": {"value": 0.125, "ci_low": 0.1, "ci_high": 0.2},
+            "CE-F1/Edema": {"value": 0.0, "ci_low": 0.0, "ci_high": 0.0},
+        },
+        "no-text": {"AUC-macro": {"value": None, "ci_low": None, "ci_high": None}},
+    }
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "systems.json").write_text(json.dumps(systems))
+    (folder / "run_info.json").write_text(json.dumps({"section": "findings"}))
+    return folder
+
+
+def test_read_evaluation_and_metrics_table(tmp_path: Path) -> None:
+    evaluation = viz.read_evaluation(write_evaluation(tmp_path / "eval"))
+    assert evaluation.primary == "reports" and evaluation.info == {"section": "findings"}
+    assert evaluation.aucs() == {"ETT - Normal": 0.75}
+    assert evaluation.observation_f1() == {
+        "reports": {"Edema": 0.25},
+        "most-common-report": {"Edema": 0.0},
+    }
+    table = viz.metrics_table(evaluation)
+    assert list(table.index) == ["BLEU-4", "AUC-macro"]
+    assert list(table.columns) == ["reports", "most-common-report", "no-text"]
+    assert table.loc["BLEU-4", "reports"] == "0.500 [0.400, 0.600]"
+    assert table.loc["AUC-macro", "no-text"] == "-"
+    detail = viz.metrics_table(evaluation, detail=True)
+    assert detail.loc["AUC/ETT - Normal", "reports"] == "0.750"  # no interval
+    assert detail.loc["AUC/ETT - Normal", "most-common-report"] == "-"
+    chosen = viz.metrics_table(evaluation, metrics=["CE-F1/Edema"])
+    assert chosen.loc["CE-F1/Edema"].tolist() == [
+        "0.250 [0.000, 0.500]",
+        "0.000 [0.000, 0.000]",
+        "-",
+    ]
+
+
+def test_read_evaluation_of_another_folder_names_the_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match=r"systems\.json"):
+        viz.read_evaluation(tmp_path)
+
+
+def test_plot_observation_f1_draws_one_bar_per_system_and_observation(tmp_path: Path) -> None:
+    figure = viz.plot_observation_f1(viz.read_evaluation(write_evaluation(tmp_path)))
+    heights = sorted(bar.get_height() for bar in figure.axes[0].patches)
+    assert heights == [0.0, 0.25]
+
+
+def write_tables(folder: Path) -> tuple[Path, list[Path]]:
+    """Predictions (out of order, one without reference) and references in two files."""
+    folder.mkdir(parents=True, exist_ok=True)
+    predictions = folder / "reports.jsonl"
+    rows = [
+        {"study_id": "s3", "findings": "Heart size is normal.", "impression": "",
+         "ETT - Normal": 0.8, change_column("edema"): "stable"},
+        {"study_id": "s1", "findings": "Large left pneumothorax.", "impression": "",
+         "ETT - Normal": 0.3, change_column("edema"): "worsening"},
+        {"study_id": "s2", "findings": "", "impression": "",
+         "ETT - Normal": 0.6, change_column("edema"): ""},
+        {"study_id": "s9", "findings": "Not in the references.", "impression": ""},
+    ]  # fmt: skip
+    predictions.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    reports = folder / "references.jsonl"
+    references = [
+        {"study_id": "s1", "patient_id": "p1", "findings": "Heart size is normal."},
+        {"study_id": "s2", "patient_id": "p1", "findings": "Small right pleural effusion."},
+        {"study_id": "s3", "patient_id": "p2", "findings": "Heart size is normal."},
+        {"study_id": "s4", "patient_id": "p3", "findings": ""},
+    ]
+    reports.write_text("".join(json.dumps(r) + "\n" for r in references))
+    labels = folder / "labels.csv"
+    labels.write_text(
+        "study_id,ETT - Normal,edema_progression\ns1,0,stable\ns2,1,\ns3,1,stable\ns4,0,\n"
+    )
+    return predictions, [reports, labels]
+
+
+def test_matched_results_align_predictions_and_references(tmp_path: Path) -> None:
+    predictions, references = viz.matched_results(*write_tables(tmp_path))
+    assert predictions["study_id"].tolist() == references["study_id"].tolist() == ["s1", "s2", "s3"]
+    assert predictions["ETT - Normal"].tolist() == [0.3, 0.6, 0.8]
+    assert references["ETT - Normal"].tolist() == [0, 1, 1]
+
+
+def test_matched_results_without_common_studies_fail(tmp_path: Path) -> None:
+    path, references = write_tables(tmp_path)
+    other = tmp_path / "other.jsonl"
+    other.write_text(json.dumps({"study_id": "x", "findings": "a"}) + "\n")
+    with pytest.raises(InputError, match="no study_id in common"):
+        viz.matched_results(other, references)
+    assert path.is_file()
+
+
+def test_tube_line_roc_and_change_confusion_use_the_aligned_tables(tmp_path: Path) -> None:
+    predictions, references = viz.matched_results(*write_tables(tmp_path))
+    roc = viz.plot_tube_line_roc(predictions, references, {"ETT - Normal": 1.0})
+    curves = [line for line in roc.axes[0].lines if line.get_label() == "ETT - Normal (1.000)"]
+    assert len(curves) == 1  # the only label with both classes; plus the chance diagonal
+    assert len(roc.axes[0].lines) == 2
+    matrices = viz.change_confusions(predictions, references)
+    assert list(matrices) == ["edema"]
+    expected = np.zeros((3, 3))
+    expected[Change.STABLE, Change.WORSENING] = expected[Change.STABLE, Change.STABLE] = 1
+    np.testing.assert_array_equal(matrices["edema"], expected)
+    figure = viz.plot_change_confusion(predictions, references)
+    assert [axis.get_title() for axis in figure.axes] == ["edema"]
+
+
+def test_study_scores_put_the_worst_report_first(tmp_path: Path) -> None:
+    predictions, references = viz.matched_results(*write_tables(tmp_path))
+    scores = viz.study_scores(predictions, references)
+    # s2's empty prediction and s1's wrong one score below s3, which matches its reference.
+    assert list(scores.index) == ["s2", "s1", "s3"]
+    assert scores.loc["s3", "ROUGE-L"] == pytest.approx(1.0)
+    assert scores.loc["s2", "ROUGE-L"] == 0.0 and scores.loc["s2", "BLEU-4"] == 0.0
+    assert 0.0 < scores.loc["s1", "ROUGE-L"] < 1.0
+    assert scores.loc["s3", "CE mismatches"] == 0
+    # s1 states a pneumothorax its reference does not; s2 misses the effusion.
+    assert scores.loc["s1", "CE mismatches"] >= 1 and scores.loc["s2", "CE mismatches"] >= 1
+
+
+def test_reference_row_flattens_a_studys_targets() -> None:
+    row = viz.reference_row(make_study(StudyImages()))
+    assert row["ETT - Normal"] == 1.0 and np.isnan(row["CVC - Normal"])
+    assert row[change_column("pleural_effusion")] == "worsening"
+    assert row[change_column("edema")] == ""
+    assert viz.report_text(row) == "FINDINGS: Heart size is normal.\nIMPRESSION: Effusion is worse."
