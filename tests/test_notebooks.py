@@ -232,7 +232,8 @@ def test_notebook_reads_paths_from_one_parameters_cell(path: Path) -> None:
 def test_notebook_runs_top_to_bottom(
     path: Path, variant: str, demo_run: DemoRun, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("MPLBACKEND", "Agg")  # inherited by the kernel: headless
+    # The kernel draws inline, as Jupyter does; the Makefile's MPLBACKEND=Agg would hide figures.
+    monkeypatch.delenv("MPLBACKEND", raising=False)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     notebook = nbformat.read(path, as_version=4)
     cell = parameters_cell(notebook)

@@ -15,7 +15,16 @@ from cxr.errors import CxrError
 
 log = logging.getLogger(__name__)
 
-COLUMNS = ("studies", "patients", "frontal", "lateral", "prior", "report", "tube_line_labels", "change_labels")
+COLUMNS = (
+    "studies",
+    "patients",
+    "frontal",
+    "lateral",
+    "prior",
+    "report",
+    "tube_line_labels",
+    "change_labels",
+)
 
 
 def data_check(
@@ -50,7 +59,8 @@ def data_check(
     print(format_counts(table))
     for number, source in enumerate(module.sources):
         per_split = {
-            split: count_studies([s for n, s in module.splits[split] if n == number]) for split in Split
+            split: count_studies([s for n, s in module.splits[split] if n == number])
+            for split in Split
         }
         print(f"\nsource {number}: {source.adapter} {source.root} (weight {source.weight:g})")
         print(format_counts(per_split))
@@ -89,4 +99,3 @@ def format_counts(table: dict[Split, dict[str, int]]) -> str:
         cells = "".join(str(counts[c]).rjust(w) for c, w in zip(COLUMNS, widths, strict=True))
         lines.append(split.value.ljust(6) + cells)
     return "\n".join(lines)
-

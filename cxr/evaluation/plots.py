@@ -1,16 +1,13 @@
-"""Evaluation figures (matplotlib, Agg backend), reusable from notebooks.
+"""Evaluation figures (matplotlib), reusable from notebooks.
 
 Each function draws onto a new figure and returns it; `save_figure` writes a PNG and closes it.
+The backend is left to matplotlib: Agg where there is no display, inline in Jupyter.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-
-import matplotlib
-
-matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt
 import numpy as np

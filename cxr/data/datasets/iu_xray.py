@@ -37,7 +37,12 @@ log = logging.getLogger(__name__)
 ANNOTATION_FILE = "annotation.json"
 _IMAGE_ID = re.compile(r"CXR(?P<report>\d+)_(?:\d+_)?(?P<image>IM-\d+(?:-\d+)+)")
 _REPORT_ID = re.compile(r"CXR(?P<report>\d+)")
-_XML_SECTIONS = {"COMPARISON": "comparison", "INDICATION": "indication", "FINDINGS": "findings", "IMPRESSION": "impression"}
+_XML_SECTIONS = {
+    "COMPARISON": "comparison",
+    "INDICATION": "indication",
+    "FINDINGS": "findings",
+    "IMPRESSION": "impression",
+}
 _IU_LATERAL_VIEWS = LATERAL_VIEWS | {"LARGE LATERAL"}
 
 
@@ -124,8 +129,14 @@ class IuXrayDataset:
     ) -> None:
         self.root = Path(root)
         default_annotation = self.root / ANNOTATION_FILE
-        self.annotation = Path(annotation) if annotation else (default_annotation if default_annotation.is_file() else None)
-        self.images = Path(images) if images else (self.root / "images" if self.annotation else self.root)
+        self.annotation = (
+            Path(annotation)
+            if annotation
+            else (default_annotation if default_annotation.is_file() else None)
+        )
+        self.images = (
+            Path(images) if images else (self.root / "images" if self.annotation else self.root)
+        )
         self.view_table = Path(view_table) if view_table else None
         self.official_split = official_split
 
@@ -150,8 +161,12 @@ class IuXrayDataset:
     def _xml_studies(self) -> Iterator[Study]:
         paths = sorted(self.root.rglob("*.xml"))
         if not paths:
-            raise InputError(self.root, "no Open-I report XML files (NLMCXR_reports.tgz) and no annotation.json")
-        on_disk = {image_key(stem) or stem: path for stem, path in index_images(self.images).items()}
+            raise InputError(
+                self.root, "no Open-I report XML files (NLMCXR_reports.tgz) and no annotation.json"
+            )
+        on_disk = {
+            image_key(stem) or stem: path for stem, path in index_images(self.images).items()
+        }
         views = read_view_table(self.view_table) if self.view_table else {}
         log.info("iu_xray: %d report XML files, %d images on disk", len(paths), len(on_disk))
         for path in paths:
@@ -202,7 +217,11 @@ def _study(study_id: str, sections: dict[str, str], images: StudyImages) -> Stud
         study_id=study_id,
         patient_id=study_id,
         images=images,
-        prompt=Prompt(indication=sections.get("indication", ""), comparison=sections.get("comparison", "")),
-        targets=Targets(findings=sections.get("findings") or None, impression=sections.get("impression") or None),
+        prompt=Prompt(
+            indication=sections.get("indication", ""), comparison=sections.get("comparison", "")
+        ),
+        targets=Targets(
+            findings=sections.get("findings") or None, impression=sections.get("impression") or None
+        ),
         source=IuXrayDataset.name,
     )

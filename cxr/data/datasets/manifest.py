@@ -136,7 +136,11 @@ class ManifestDataset:
         labels = read_labels(self.labels) if self.labels else {}
         if is_study_index(self.root):
             yield from studies_from_index(
-                read_study_index(self.root), reports, labels, source=self.name, prior_reports=self.prior_reports
+                read_study_index(self.root),
+                reports,
+                labels,
+                source=self.name,
+                prior_reports=self.prior_reports,
             )
         else:
             yield from self._table_studies(read_user_table(self.root), reports, labels)
@@ -155,7 +159,9 @@ class ManifestDataset:
     ) -> Iterator[Study]:
         rows_by_study: dict[str, list[dict[str, str]]] = {}
         for row in table.to_dict(orient="records"):
-            rows_by_study.setdefault(str(row["study_id"]), []).append({str(k): str(v) for k, v in row.items()})
+            rows_by_study.setdefault(str(row["study_id"]), []).append(
+                {str(k): str(v) for k, v in row.items()}
+            )
         indexed = [self._indexed(study_id, rows) for study_id, rows in rows_by_study.items()]
         self._link_priors(indexed, rows_by_study, table.columns)
         table_reports = {study_id: _report_row(rows[0]) for study_id, rows in rows_by_study.items()}
@@ -184,7 +190,9 @@ class ManifestDataset:
                 path = self._path(row["image"])
                 if path:
                     view = row.get("view", "").strip().upper()
-                    study.images.append(IndexedImage(path, None, manifest_role(view), f"view={view}", view or None))
+                    study.images.append(
+                        IndexedImage(path, None, manifest_role(view), f"view={view}", view or None)
+                    )
             frontal, lateral = pick_frontal(study.images), pick_lateral(study.images)
             study.frontal = frontal.path if frontal else None
             study.lateral = lateral.path if lateral else None
@@ -194,7 +202,10 @@ class ManifestDataset:
         return study
 
     def _link_priors(
-        self, indexed: list[IndexedStudy], rows: Mapping[str, list[dict[str, str]]], columns: pd.Index
+        self,
+        indexed: list[IndexedStudy],
+        rows: Mapping[str, list[dict[str, str]]],
+        columns: pd.Index,
     ) -> None:
         if "prior_study_id" in columns:
             for study in indexed:
@@ -221,5 +232,7 @@ def _sequence(text: str, path: Path, study_id: str) -> int | None:
 def _report_row(row: Mapping[str, str]) -> dict[str, str]:
     """Report sections from a table row: its `report` text, overridden by section columns."""
     sections = split_sections(row["report"]).as_row() if row.get("report", "").strip() else {}
-    sections.update({column: row[column] for column in SECTION_COLUMNS if row.get(column, "").strip()})
+    sections.update(
+        {column: row[column] for column in SECTION_COLUMNS if row.get(column, "").strip()}
+    )
     return sections

@@ -133,7 +133,10 @@ class MimicCxrDataset:
         """study_id -> report sections, for the studies whose report file exists."""
         reports: dict[str, dict[str, str]] = {}
         for study in studies:
-            path = self.reports_dir / f"{mimic_study_folder(study.patient_id or '', study.study_id)}.txt"
+            path = (
+                self.reports_dir
+                / f"{mimic_study_folder(study.patient_id or '', study.study_id)}.txt"
+            )
             try:
                 text = path.read_text(encoding="utf-8", errors="replace")
             except FileNotFoundError:
@@ -147,7 +150,9 @@ class MimicCxrDataset:
         indexed = self.indexed_studies()
         reports = self.read_reports(indexed)
         log.info("%s: %d studies, %d with a report", self.name, len(indexed), len(reports))
-        yield from studies_from_index(indexed, reports, {}, source=self.name, prior_reports=self.prior_reports)
+        yield from studies_from_index(
+            indexed, reports, {}, source=self.name, prior_reports=self.prior_reports
+        )
 
 
 class MimicCxrJpgDataset(MimicCxrDataset):
@@ -175,17 +180,30 @@ def _group_studies(table: pd.DataFrame, root: Path, suffix: str) -> list[Indexed
             study = studies[study_id] = IndexedStudy(study_id, subject, mimic_datetime(date, time))
         role, reason = view_role(view)
         path = os.path.join(root, mimic_study_folder(subject, study_id), dicom_id + suffix)
-        study.images.append(IndexedImage(path, dicom_id, role, reason, view.strip().upper() or None))
+        study.images.append(
+            IndexedImage(path, dicom_id, role, reason, view.strip().upper() or None)
+        )
     missing = 0
     for study in studies.values():
-        study.frontal, study.lateral = _on_disk(study.images, pick_frontal), _on_disk(study.images, pick_lateral)
-        missing += study.frontal is None and any(image.role is ImageRole.FRONTAL for image in study.images)
+        study.frontal, study.lateral = (
+            _on_disk(study.images, pick_frontal),
+            _on_disk(study.images, pick_lateral),
+        )
+        missing += study.frontal is None and any(
+            image.role is ImageRole.FRONTAL for image in study.images
+        )
     if missing:
-        log.warning("%d MIMIC-CXR studies have no frontal image on disk under %s; their slot stays empty", missing, root)
+        log.warning(
+            "%d MIMIC-CXR studies have no frontal image on disk under %s; their slot stays empty",
+            missing,
+            root,
+        )
     return list(studies.values())
 
 
-def _on_disk(images: list[IndexedImage], pick: Callable[[list[IndexedImage]], IndexedImage | None]) -> str | None:
+def _on_disk(
+    images: list[IndexedImage], pick: Callable[[list[IndexedImage]], IndexedImage | None]
+) -> str | None:
     """The path `pick` chooses, among the images on disk when its first choice is missing."""
     chosen = pick(images)
     if chosen is None or existing(chosen.path):

@@ -48,7 +48,9 @@ def change_labels(row: Mapping[Any, Any], path: Path) -> list[int]:
         try:
             labels.append(Change.parse(text).value if text else CHANGE_UNKNOWN)
         except KeyError as error:
-            raise InputError(path, f"{change_column(finding)}={text!r} is not improving/stable/worsening") from error
+            raise InputError(
+                path, f"{change_column(finding)}={text!r} is not improving/stable/worsening"
+            ) from error
     return labels
 
 
@@ -57,7 +59,8 @@ class MsCxrTDataset:
 
     Args:
         root: The MIMIC-CXR-JPG (or MIMIC-CXR) folder holding ``files/``.
-        labels: The MS-CXR-T temporal image classification CSV; default `root`/MS_CXR_T_temporal_image_classification_v1.0.0.csv.
+        labels: The MS-CXR-T temporal image classification CSV; default
+            `root`/MS_CXR_T_temporal_image_classification_v1.0.0.csv.
         image_suffix: Suffix of the image files: .jpg (MIMIC-CXR-JPG) or .dcm (MIMIC-CXR).
         reports_dir: Folder holding MIMIC-CXR ``files/pXX/pNNN/sNNN.txt`` reports; none leaves
             the reports unknown.
@@ -110,7 +113,9 @@ class MsCxrTDataset:
         for row in rows:
             subject, study, prior = row["subject_id"], row["study_id"], row["previous_study_id"]
             report, prior_report = self._report(subject, study), self._report(subject, prior)
-            targets = Targets(findings=report.get("findings") or None, impression=report.get("impression") or None)
+            targets = Targets(
+                findings=report.get("findings") or None, impression=report.get("impression") or None
+            )
             targets.change[:] = change_labels(row, self.labels)
             # A current study paired with several priors gives one study per pair.
             bare_id = row["dicom_id"].rpartition("/")[2]

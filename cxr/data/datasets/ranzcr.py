@@ -41,14 +41,22 @@ class RanzcrDataset:
         self.images = Path(images) if images else self.root / "train"
 
     def studies(self) -> Iterator[Study]:
-        table = read_table(self.labels, ("StudyInstanceUID", "PatientID", *TUBE_LINE_LABELS), "RANZCR CLiP labels")
+        table = read_table(
+            self.labels, ("StudyInstanceUID", "PatientID", *TUBE_LINE_LABELS), "RANZCR CLiP labels"
+        )
         try:
             labels = table[list(TUBE_LINE_LABELS)].replace("", "nan").astype(np.float32).to_numpy()
         except ValueError as error:
-            raise InputError(self.labels, f"a label column holds a value that is not 0/1: {error}") from error
+            raise InputError(
+                self.labels, f"a label column holds a value that is not 0/1: {error}"
+            ) from error
         on_disk = index_images(self.images)
-        log.info("ranzcr: %d studies, %d images on disk under %s", len(table), len(on_disk), self.images)
-        for row, (uid, patient) in enumerate(zip(table["StudyInstanceUID"], table["PatientID"], strict=True)):
+        log.info(
+            "ranzcr: %d studies, %d images on disk under %s", len(table), len(on_disk), self.images
+        )
+        for row, (uid, patient) in enumerate(
+            zip(table["StudyInstanceUID"], table["PatientID"], strict=True)
+        ):
             yield Study(
                 study_id=uid,
                 patient_id=patient or f"unknown-patient:{uid}",

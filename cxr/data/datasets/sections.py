@@ -53,10 +53,13 @@ HEADER_SECTIONS: dict[str, Section] = {
     ),
 }  # fmt: skip
 
-_KNOWN = "|".join(re.escape(h).replace(r"\ ", r"\s+") for h in sorted(HEADER_SECTIONS, key=len, reverse=True))
+_KNOWN = "|".join(
+    re.escape(h).replace(r"\ ", r"\s+") for h in sorted(HEADER_SECTIONS, key=len, reverse=True)
+)
 # A known header anywhere (capitals, colon); or any capitalised header at the start of a line.
 _HEADER = re.compile(
-    rf"(?<![A-Za-z])(?P<known>{_KNOWN})\s*:|^[ \t]*(?!(?:{_KNOWN})\s*:)(?P<unknown>[A-Z][A-Z /&(),-]{{1,40}}[A-Z)])[ \t]*:",
+    rf"(?<![A-Za-z])(?P<known>{_KNOWN})\s*:"
+    rf"|^[ \t]*(?!(?:{_KNOWN})\s*:)(?P<unknown>[A-Z][A-Z /&(),-]{{1,40}}[A-Z)])[ \t]*:",
     re.MULTILINE,
 )
 _FINAL_REPORT = re.compile(r"^\s*FINAL REPORT\s*$", re.MULTILINE)
@@ -102,14 +105,18 @@ def split_sections(text: str) -> ReportSections:
         current = HEADER_SECTIONS[_label(known)] if known else Section.OTHER
         position = match.end()
     _append(parts, unlabelled, current, text[position:])
-    sections = ReportSections(**{s.value: _clean(" ".join(parts[s])) for s in Section if s is not Section.OTHER})
+    sections = ReportSections(
+        **{s.value: _clean(" ".join(parts[s])) for s in Section if s is not Section.OTHER}
+    )
     if not sections.findings and not sections.impression and unlabelled:
         paragraphs = [p for p in _PARAGRAPH_BREAK.split("\n\n".join(unlabelled)) if p.strip()]
         sections.findings = _clean(paragraphs[-1]) if paragraphs else ""
     return sections
 
 
-def _append(parts: dict[Section, list[str]], unlabelled: list[str], section: Section | None, body: str) -> None:
+def _append(
+    parts: dict[Section, list[str]], unlabelled: list[str], section: Section | None, body: str
+) -> None:
     if not body.strip():
         return
     if section is None:

@@ -9,7 +9,9 @@ from typing import Any
 from cxr.io import IndexedStudy
 
 
-def link_priors_in_order(studies: Sequence[IndexedStudy], order: Callable[[IndexedStudy], Any]) -> None:
+def link_priors_in_order(
+    studies: Sequence[IndexedStudy], order: Callable[[IndexedStudy], Any]
+) -> None:
     """Sets each study's prior: the same patient's latest study whose `order` is strictly smaller.
 
     Studies whose `order` is None, or that have no patient, neither get nor serve as priors;

@@ -98,8 +98,12 @@ def make_mimic_tree(root: Path, suffix: str, gzipped: bool = True) -> Path:
     ext = ".csv.gz" if gzipped else ".csv"
     rows = []
     for number, (dicom_id, subject, study, view, date, time, on_disk) in enumerate(MIMIC_IMAGES):
-        rows.append((dicom_id, subject, study, "CHEST (PA AND LAT)", view, 48, 48, date, time, "", "", ""))
-        image = root / "files" / f"p{subject[:2]}" / f"p{subject}" / f"s{study}" / f"{dicom_id}{suffix}"
+        rows.append(
+            (dicom_id, subject, study, "CHEST (PA AND LAT)", view, 48, 48, date, time, "", "", "")
+        )
+        image = (
+            root / "files" / f"p{subject[:2]}" / f"p{subject}" / f"s{study}" / f"{dicom_id}{suffix}"
+        )
         if on_disk and suffix == ".dcm":
             image.parent.mkdir(parents=True, exist_ok=True)
             image.write_bytes(b"\0" * 128 + b"DICM")
@@ -212,4 +216,6 @@ def ranzcr_tree(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def r2gen_folder(tmp_path: Path, shared_data: Path) -> Path:
-    return make_r2gen_folder(tmp_path / "iu_r2gen", shared_data / "iu-xray-reports" / "annotation_r2gen_split.json")
+    return make_r2gen_folder(
+        tmp_path / "iu_r2gen", shared_data / "iu-xray-reports" / "annotation_r2gen_split.json"
+    )

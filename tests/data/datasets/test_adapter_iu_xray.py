@@ -28,7 +28,9 @@ def test_xml_reports_without_images_still_yield(xml_folder: Path) -> None:
     assert first.patient_id == "CXR1"
     assert first.prompt.indication == "Positive TB test" and first.prompt.comparison == "None."
     assert first.targets.impression == "Normal chest x-XXXX."
-    assert first.targets.findings is not None and first.targets.findings.startswith("The cardiac silhouette")
+    assert first.targets.findings is not None and first.targets.findings.startswith(
+        "The cardiac silhouette"
+    )
     # Every report whose XML has a findings or impression text carries it.
     for path in sorted(xml_folder.glob("*.xml"))[:200]:
         study_id, sections, _ = read_open_i_xml(path)
@@ -57,7 +59,9 @@ def test_xml_images_and_views_from_the_dicom_table(
     assert studies["CXR37"].images.lateral == str(images / "CXR37_IM-1847-0001-0001.png")
     assert studies["CXR195"].images.frontal == str(images / "CXR195_IM-0618-1002.png")
     assert studies["CXR195"].images.lateral is None
-    without_table = {s.study_id: s for s in build_adapter("iu_xray", xml_folder, images=images).studies()}
+    without_table = {
+        s.study_id: s for s in build_adapter("iu_xray", xml_folder, images=images).studies()
+    }
     assert without_table["CXR37"].images.frontal == str(images / "CXR37_IM-1847-0001-0001.png")
 
 

@@ -16,7 +16,9 @@ from cxr.errors import InputError
 from cxr.types import Change
 
 
-def test_csv_with_report_labels_and_relative_images(tmp_path: Path, write_image: Callable[[Path, int], None]) -> None:
+def test_csv_with_report_labels_and_relative_images(
+    tmp_path: Path, write_image: Callable[[Path, int], None]
+) -> None:
     write_image(tmp_path / "img" / "a1.png", 0)
     write_image(tmp_path / "img" / "a2.png", 1)
     write_image(tmp_path / "img" / "a2_lat.png", 2)
@@ -39,9 +41,17 @@ def test_csv_with_report_labels_and_relative_images(tmp_path: Path, write_image:
     assert lone.images.frontal is None and lone.patient_id == "unknown-patient:b1"
 
 
-def test_jsonl_one_row_per_image_with_views(tmp_path: Path, write_image: Callable[[Path, int], None]) -> None:
+def test_jsonl_one_row_per_image_with_views(
+    tmp_path: Path, write_image: Callable[[Path, int], None]
+) -> None:
     rows = [
-        {"study_id": "s1", "patient_id": "p", "image": "x/ap.png", "view": "AP", "findings": "Lines in place."},
+        {
+            "study_id": "s1",
+            "patient_id": "p",
+            "image": "x/ap.png",
+            "view": "AP",
+            "findings": "Lines in place.",
+        },
         {"study_id": "s1", "patient_id": "p", "image": "x/pa.png", "view": "PA"},
         {"study_id": "s1", "patient_id": "p", "image": "x/lat.png", "view": "LL"},
     ]
@@ -56,9 +66,16 @@ def test_jsonl_one_row_per_image_with_views(tmp_path: Path, write_image: Callabl
 
 
 def test_explicit_prior_column(tmp_path: Path) -> None:
-    (tmp_path / "m.csv").write_text("study_id,patient_id,prior_study_id,frontal\nb,p,a,b.png\na,p,,a.png\n")
-    studies = {s.study_id: s for s in build_adapter("manifest", tmp_path / "m.csv", check_images=False).studies()}
-    assert studies["b"].prior_study_id == "a" and studies["b"].images.prior_frontal == str(tmp_path / "a.png")
+    (tmp_path / "m.csv").write_text(
+        "study_id,patient_id,prior_study_id,frontal\nb,p,a,b.png\na,p,,a.png\n"
+    )
+    studies = {
+        s.study_id: s
+        for s in build_adapter("manifest", tmp_path / "m.csv", check_images=False).studies()
+    }
+    assert studies["b"].prior_study_id == "a" and studies["b"].images.prior_frontal == str(
+        tmp_path / "a.png"
+    )
     assert studies["a"].prior_study_id is None
 
 
@@ -99,10 +116,14 @@ def test_nih_priors_by_follow_up_number_at_scale(nih_table: pd.DataFrame, tmp_pa
     assert len(studies) == len(nih_table) == 112_120
     assert elapsed < 60, f"{elapsed:.1f} s for 112k rows"
 
-    follow_up = dict(zip(nih_table["Image Index"], nih_table["Follow-up #"].astype(int), strict=True))
+    follow_up = dict(
+        zip(nih_table["Image Index"], nih_table["Follow-up #"].astype(int), strict=True)
+    )
     patient = dict(zip(nih_table["Image Index"], nih_table["Patient ID"], strict=True))
     # Expected prior: the same patient's image with the largest smaller follow-up number.
-    by_patient = nih_table.assign(f=nih_table["Follow-up #"].astype(int)).sort_values(["Patient ID", "f"])
+    by_patient = nih_table.assign(f=nih_table["Follow-up #"].astype(int)).sort_values(
+        ["Patient ID", "f"]
+    )
     expected: dict[str, str | None] = {}
     for _, group in by_patient.groupby("Patient ID", sort=False):
         previous: str | None = None

@@ -20,7 +20,10 @@ def _by_id(studies: list[Study]) -> dict[str, Study]:
     return {study.study_id: study for study in studies}
 
 
-@pytest.mark.parametrize(("adapter", "suffix", "gzipped"), [("mimic_cxr", ".dcm", True), ("mimic_cxr_jpg", ".jpg", False)])
+@pytest.mark.parametrize(
+    ("adapter", "suffix", "gzipped"),
+    [("mimic_cxr", ".dcm", True), ("mimic_cxr_jpg", ".jpg", False)],
+)
 def test_views_priors_reports_and_missing_images(
     mimic_tree: Callable[..., Path], adapter: str, suffix: str, gzipped: bool
 ) -> None:
@@ -50,7 +53,9 @@ def test_views_priors_reports_and_missing_images(
     assert evening.images.frontal == str(folder / "s53189527" / f"d4{suffix}")  # PA over AP
     assert evening.images.lateral == str(folder / "s53189527" / f"d5{suffix}")
     assert evening.images.prior_frontal is None  # the prior's image is not downloaded
-    assert evening.prompt.prior_report == "Mild pulmonary edema has developed since the prior study."
+    assert (
+        evening.prompt.prior_report == "Mild pulmonary edema has developed since the prior study."
+    )
     assert evening.targets.findings == "Edema has resolved. LINES/TUBES: None."
 
     lone = studies["51000001"]
@@ -58,16 +63,24 @@ def test_views_priors_reports_and_missing_images(
     assert lone.images.frontal is not None
 
 
-def test_official_split_by_subject_and_split_file_wins(mimic_tree: Callable[..., Path], tmp_path: Path) -> None:
+def test_official_split_by_subject_and_split_file_wins(
+    mimic_tree: Callable[..., Path], tmp_path: Path
+) -> None:
     root = mimic_tree(".dcm")
-    module = ReportDataModule([DataSource("mimic_cxr", root)], num_workers=0, val_fraction=0.0, test_fraction=0.0)
+    module = ReportDataModule(
+        [DataSource("mimic_cxr", root)], num_workers=0, val_fraction=0.0, test_fraction=0.0
+    )
     assert {s.patient_id for s in module.studies(Split.TEST)} == {"11000011"}
     assert {s.patient_id for s in module.studies(Split.TRAIN)} == {"10000032"}
 
     split_file = tmp_path / "splits.csv"
     split_file.write_text("patient_id,split\n10000032,val\n")
     module = ReportDataModule(
-        [DataSource("mimic_cxr", root)], num_workers=0, split_file=split_file, val_fraction=0.0, test_fraction=0.0
+        [DataSource("mimic_cxr", root)],
+        num_workers=0,
+        split_file=split_file,
+        val_fraction=0.0,
+        test_fraction=0.0,
     )
     assert {s.patient_id for s in module.studies(Split.VAL)} == {"10000032"}
     assert {s.patient_id for s in module.studies(Split.TEST)} == {"11000011"}
@@ -78,7 +91,9 @@ def test_official_split_can_be_turned_off(mimic_tree: Callable[..., Path]) -> No
     assert adapter.patient_splits() == {}  # type: ignore[attr-defined]
 
 
-def test_reports_and_tables_may_live_elsewhere(mimic_tree: Callable[..., Path], tmp_path: Path) -> None:
+def test_reports_and_tables_may_live_elsewhere(
+    mimic_tree: Callable[..., Path], tmp_path: Path
+) -> None:
     root = mimic_tree(".jpg")
     tables = tmp_path / "tables"
     tables.mkdir()
@@ -87,7 +102,11 @@ def test_reports_and_tables_may_live_elsewhere(mimic_tree: Callable[..., Path], 
     with pytest.raises(InputError, match=r"mimic-cxr-2\.0\.0-metadata"):
         list(build_adapter("mimic_cxr_jpg", root).studies())
     empty_reports = tmp_path / "reports"
-    studies = list(build_adapter("mimic_cxr_jpg", root, metadata_dir=tables, reports_dir=empty_reports).studies())
+    studies = list(
+        build_adapter(
+            "mimic_cxr_jpg", root, metadata_dir=tables, reports_dir=empty_reports
+        ).studies()
+    )
     assert len(studies) == 4
     assert all(study.targets.report is None for study in studies)
 

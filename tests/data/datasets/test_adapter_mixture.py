@@ -36,7 +36,9 @@ def mixture(
         DataSource("mimic_cxr_jpg", mimic, weight=1.0),
         DataSource("ms_cxr_t", mimic, weight=0.2),
     ]
-    return ReportDataModule(sources, num_workers=0, val_fraction=0.25, test_fraction=0.25, batch_size=8)
+    return ReportDataModule(
+        sources, num_workers=0, val_fraction=0.25, test_fraction=0.25, batch_size=8
+    )
 
 
 def test_no_patient_crosses_splits_in_a_mixture(mixture: ReportDataModule) -> None:
@@ -72,12 +74,17 @@ def test_data_check_prints_counts_per_split_and_source(
         "test_fraction": 0.0,
     }
     config = tmp_path / "experiment.yaml"
-    config.write_text(yaml.safe_dump({"seed_everything": 0, "model": "../model/tiny.yaml", "data": data}))
+    config.write_text(
+        yaml.safe_dump({"seed_everything": 0, "model": "../model/tiny.yaml", "data": data})
+    )
     assert main(["data-check", "--config", str(config)]) == 0
     lines = capsys.readouterr().out.splitlines()
     header = lines[0].split()
     assert header[:3] == ["split", "studies", "patients"]
-    rows = {line.split()[0]: dict(zip(header[1:], map(int, line.split()[1:]), strict=True)) for line in lines[1:4]}
+    rows = {
+        line.split()[0]: dict(zip(header[1:], map(int, line.split()[1:]), strict=True))
+        for line in lines[1:4]
+    }
     assert rows["train"]["studies"] == 6 + 6  # IU train split + all 6 RANZCR studies
     assert rows["train"]["report"] == 6 and rows["train"]["tube_line_labels"] == 6
     assert rows["train"]["frontal"] == 6 + 5 and rows["train"]["lateral"] == 6
@@ -98,7 +105,9 @@ def test_data_check_rejects_a_wrong_key_and_an_empty_dataset(tmp_path: Path) -> 
     assert main(["data-check", "--config", str(config)]) == 2
     empty = tmp_path / "empty.csv"
     empty.write_text("study_id\n")
-    config.write_text(yaml.safe_dump({"data": {"sources": [{"adapter": "manifest", "root": str(empty)}]}}))
+    config.write_text(
+        yaml.safe_dump({"data": {"sources": [{"adapter": "manifest", "root": str(empty)}]}})
+    )
     assert main(["data-check", "--config", str(config)]) == 1
 
 
@@ -112,7 +121,11 @@ def test_data_configs_build_and_their_adapters_accept_the_options(path: Path) ->
 
 @pytest.mark.slow
 def test_mixture_experiment_runs_one_step(
-    phantom_folder: Path, r2gen_folder: Path, ranzcr_tree: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    phantom_folder: Path,
+    r2gen_folder: Path,
+    ranzcr_tree: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.chdir(tmp_path)
     read_sources: list[str] = []

@@ -39,7 +39,9 @@ def test_findings_and_impression_recovered_from_every_real_iu_report(
             assert getattr(parsed, name) == sections.get(name, ""), (name, sections)
         # Two XML indications repeat their own label ("INDICATION: INDICATION: ..."); the text
         # after the repeated label is what stays.
-        assert (parsed.indication and parsed.indication in sections["indication"]) or not sections.get("indication")
+        assert (
+            parsed.indication and parsed.indication in sections["indication"]
+        ) or not sections.get("indication")
         with_findings += bool(sections.get("findings"))
         with_impression += bool(sections.get("impression"))
     assert with_findings > 600 and with_impression > 900
@@ -84,6 +86,8 @@ def test_report_without_findings_header_keeps_its_last_paragraph() -> None:
 
 
 def test_lower_case_words_before_a_colon_are_not_headers() -> None:
-    sections = split_sections("FINDINGS: Compared with the prior, impression: stable. IMPRESSION: Stable.")
+    sections = split_sections(
+        "FINDINGS: Compared with the prior, impression: stable. IMPRESSION: Stable."
+    )
     assert sections.findings == "Compared with the prior, impression: stable."
     assert sections.impression == "Stable."

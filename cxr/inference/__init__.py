@@ -1,0 +1,8 @@
+"""Inference: load a saved model once and turn studies into predictions (`cxr generate`)."""
+
+from __future__ import annotations
+
+from cxr.inference.generator import GenerationOptions, ReportGenerator
+from cxr.inference.outputs import ErrorRecord, Prediction
+
+__all__ = ["ErrorRecord", "GenerationOptions", "Prediction", "ReportGenerator"]
