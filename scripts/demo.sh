@@ -5,6 +5,11 @@ set -euo pipefail
 out="${1:-runs/demo}"
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 MPLBACKEND=Agg
 
+if [ -d "$out" ]; then
+  echo "removing the previous demo run in $out"
+  rm -rf "$out"
+fi
+
 echo "== 1/5 phantom studies: training set and an unseen held-out set"
 cxr synth "$out/data/train" --patients 150 --seed 1 --size 256
 cxr synth "$out/data/heldout" --patients 24 --seed 2 --size 256
