@@ -75,7 +75,10 @@ def main() -> None:
     steps = int(metrics["step"].max()) + 1
     best = max((train / "checkpoints").glob("best*.ckpt"), key=lambda p: p.stat().st_mtime)
     run("export", str(best), "-o", str(args.out / "model"))
-    run("generate", str(data / "heldout"), "--model", str(args.out / "model"), "-o", str(args.out / "reports"))
+    run(
+        "generate", str(data / "heldout"), "--model", str(args.out / "model"), "-o", str(args.out / "reports"),
+        "--prior-reports", str(data / "heldout" / "reports.jsonl"),  # indication and prior report
+    )
     run(
         "evaluate", "--predictions", str(args.out / "reports" / "reports.jsonl"),
         "--references", str(data / "heldout" / "reports.jsonl"), "--references", str(data / "heldout" / "labels.csv"),

@@ -22,7 +22,9 @@ best=$(ls -t "$out"/train/checkpoints/best*.ckpt | head -n 1)
 cxr export "$best" -o "$out/model"
 
 echo "== 4/5 reports for the held-out studies"
-cxr generate "$out/data/heldout" --model "$out/model" -o "$out/reports" --sr
+# The reports file gives each study's indication and its prior study's report, as a RIS would.
+cxr generate "$out/data/heldout" --model "$out/model" -o "$out/reports" --sr \
+  --prior-reports "$out/data/heldout/reports.jsonl"
 
 echo "== 5/5 evaluation against the phantom ground truth, with baselines"
 cxr evaluate --predictions "$out/reports/reports.jsonl" \

@@ -22,7 +22,7 @@ from cxr.data.splits import Split, assign_split, read_split_file
 from cxr.data.tokenizer import load_tokenizer, train_report_tokenizer
 from cxr.data.transforms import Augment
 from cxr.errors import CxrError
-from cxr.types import Study
+from cxr.types import Prompt, Study
 
 log = logging.getLogger(__name__)
 
@@ -73,22 +73,41 @@ class EpochSampler(Sampler[int]):
 
 
 
-class _Augmented(Dataset[dict[str, Any]]):
-    """Training view of a StudyDataset: the augmentation is seeded from the sampler's draw."""
+def drop_prompt_fields(prompt: Prompt, probability: float, generator: torch.Generator) -> Prompt:
+    """The prompt with each context field blanked independently with `probability`.
 
-    def __init__(self, base: StudyDataset, augment: Augment | None, seed: int) -> None:
-        self.base, self.augment, self.seed = base, augment, seed
+    At inference the indication, technique, comparison or prior report is often unknown; a
+    model that always saw all of them in training writes nonsense without them.
+    """
+    keep = (torch.rand(4, generator=generator) >= probability).tolist()
+    return Prompt(
+        indication=prompt.indication if keep[0] else "",
+        technique=prompt.technique if keep[1] else "",
+        comparison=prompt.comparison if keep[2] else "",
+        prior_report=prompt.prior_report if keep[3] else "",
+    )
+
+
+class _Augmented(Dataset[dict[str, Any]]):
+    """Training view of a StudyDataset: image augmentation and prompt-field dropout, both
+    seeded from the sampler's draw."""
+
+    def __init__(
+        self, base: StudyDataset, augment: Augment | None, prompt_dropout: float, seed: int
+    ) -> None:
+        self.base, self.augment, self.prompt_dropout, self.seed = base, augment, prompt_dropout, seed
 
     def __len__(self) -> int:
         return len(self.base)
 
     def __getitem__(self, draw: int) -> dict[str, Any]:
-        index = draw % len(self.base)
-        if self.augment is None:
-            return self.base.item(index)
-        augment = self.augment
         generator = torch.Generator().manual_seed(self.seed * 1_000_003 + draw)
-        return self.base.item(index, lambda image: augment(image, generator))
+        augment, dropout = self.augment, self.prompt_dropout
+        return self.base.item(
+            draw % len(self.base),
+            (lambda image: augment(image, generator)) if augment else None,
+            (lambda prompt: drop_prompt_fields(prompt, dropout, generator)) if dropout else None,
+        )
 
 
 class ReportDataModule(L.LightningDataModule):
@@ -108,6 +127,9 @@ class ReportDataModule(L.LightningDataModule):
         split_file: CSV of patient_id,split that overrides the hashed split for its patients.
         seed: Seed of the split, the sampling order and the augmentation.
         augment: Training augmentation; none turns it off.
+        prompt_dropout: Probability with which each prompt field (indication, technique,
+            comparison, prior report) is left out of a training example, so that the model
+            also writes reports when that context is unknown.
         max_prompt_tokens: Longest prompt kept (tokens, including bos).
         max_report_tokens: Longest report kept (tokens, including eos).
     """
@@ -126,6 +148,7 @@ class ReportDataModule(L.LightningDataModule):
         split_file: Path | None = None,
         seed: int = 0,
         augment: Augment | None = None,
+        prompt_dropout: float = 0.3,
         max_prompt_tokens: int = 256,
         max_report_tokens: int = 192,
     ) -> None:
@@ -144,6 +167,7 @@ class ReportDataModule(L.LightningDataModule):
         self.split_file = split_file
         self.seed = seed
         self.augment = augment
+        self.prompt_dropout = prompt_dropout
         self.max_prompt_tokens = max_prompt_tokens
         self.max_report_tokens = max_report_tokens
 
@@ -208,7 +232,7 @@ class ReportDataModule(L.LightningDataModule):
         train = self._dataset(Split.TRAIN)
         if not len(train):
             raise CxrError("the training split is empty: check data.sources and the split fractions")
-        augmented = _Augmented(train, self.augment, self.seed)
+        augmented = _Augmented(train, self.augment, self.prompt_dropout, self.seed)
         return self._loader(augmented, EpochSampler(self._train_weights(), self.seed))
 
     def val_dataloader(self) -> DataLoader[Any]:

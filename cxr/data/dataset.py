@@ -15,7 +15,7 @@ from torch.utils.data import Dataset
 from cxr.data.reports import build_prompt, join_report
 from cxr.errors import UnreadableImage
 from cxr.io import ImageCache, preprocess, read_image
-from cxr.types import IMAGE_SLOTS, Study
+from cxr.types import IMAGE_SLOTS, Prompt, Study
 
 log = logging.getLogger(__name__)
 
@@ -49,9 +49,16 @@ class StudyDataset(Dataset[dict[str, Any]]):
     def __getitem__(self, index: int) -> dict[str, Any]:
         return self.item(index)
 
-    def item(self, index: int, transform: Callable[[torch.Tensor], torch.Tensor] | None = None) -> dict[str, Any]:
-        """The study at `index`, with `transform` applied to each present image."""
+    def item(
+        self,
+        index: int,
+        transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        prompt_transform: Callable[[Prompt], Prompt] | None = None,
+    ) -> dict[str, Any]:
+        """The study at `index`, with `transform` applied to each present image and
+        `prompt_transform` to its prompt."""
         study = self.studies[index]
+        prompt = prompt_transform(study.prompt) if prompt_transform else study.prompt
         size = self.load_image.image_size
         images = torch.zeros(len(IMAGE_SLOTS), 1, size, size)
         present = torch.zeros(len(IMAGE_SLOTS), dtype=torch.bool)
@@ -73,7 +80,7 @@ class StudyDataset(Dataset[dict[str, Any]]):
             "images": images,
             "image_present": present,
             "image_errors": errors,
-            "prompt": build_prompt(study.prompt),
+            "prompt": build_prompt(prompt),
             "report": join_report(study.targets.findings, study.targets.impression),
             "tube_line": torch.from_numpy(study.targets.tube_line.astype(np.float32)),
             "change": torch.from_numpy(study.targets.change.astype(np.int64)),

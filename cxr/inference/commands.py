@@ -124,8 +124,10 @@ def generate(
         seed: Seed of sampling.
         workers: Processes that read headers and decode images.
         cache_dir: Preprocessed-image cache folder to use and fill.
-        prior_reports: JSONL of earlier reports (study_id, findings, impression) given to the
-            model as the prior report when a study's prior is in the folder.
+        prior_reports: JSONL of reports keyed by study_id (indication, technique, comparison,
+            findings, impression): a study's prior report (findings and impression of its
+            prior study in the folder) and the study's own indication, technique and
+            comparison, when present, go into its prompt. Its own findings are never read.
         sr: Also write one DICOM Comprehensive SR per study into OUTPUT/sr/.
         pseudonymize: Replace patient ids in the outputs by a keyed hash; the key is read from
             the environment variable CXR_PSEUDONYM_KEY.

@@ -78,3 +78,17 @@ def test_weighted_sources_are_drawn_by_weight() -> None:
     draws = [i % 10 for epoch in range(200) for i in (sampler.set_epoch(epoch), list(sampler))[1]]
     share_a = sum(d < 2 for d in draws) / len(draws)
     assert 0.70 < share_a < 0.80
+
+
+def test_prompt_dropout_blanks_fields_independently() -> None:
+    from cxr.data.datamodule import drop_prompt_fields
+    from cxr.types import Prompt
+
+    prompt = Prompt(indication="Cough.", technique="PA.", comparison="Prior.", prior_report="Clear.")
+    generator = torch.Generator().manual_seed(0)
+    assert drop_prompt_fields(prompt, 0.0, generator) == prompt
+    assert drop_prompt_fields(prompt, 1.0, generator) == Prompt()
+    kept = [drop_prompt_fields(prompt, 0.5, generator) for _ in range(200)]
+    share = sum(p.indication == "Cough." for p in kept) / len(kept)
+    assert 0.35 < share < 0.65
+    assert len({(p.indication, p.technique, p.comparison, p.prior_report) for p in kept}) > 8
