@@ -104,7 +104,8 @@ def test_real_scale_experiment_runs_one_step_on_local_stand_ins(
             f"{encoder}weights", "models/vit.safetensors",
             f"{encoder}image_size", "64",
             f"{encoder}timm_kwargs", "{img_size: 64}",
-            "--data.sources", f"[{{adapter: phantom, root: {phantom_folder}}}]",
+            # options: {} replaces the real dataset's options (list items merge by position).
+            "--data.sources", f"[{{adapter: phantom, root: {phantom_folder}, options: {{}}}}]",
             "--data.image_size", "64",
             "--data.num_workers", "0",
             "--data.batch_size", "2",

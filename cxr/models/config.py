@@ -116,13 +116,13 @@ class LoraSettings:
         alpha: Scaling numerator (lora_alpha).
         dropout: Dropout on the adapter input.
         target_modules: Module names to adapt; None lets peft pick its default for the
-            architecture, ["all-linear"] adapts every linear layer.
+            architecture, "all-linear" adapts every linear layer but the output head.
     """
 
     r: int = 8
     alpha: int = 16
     dropout: float = 0.05
-    target_modules: list[str] | None = None
+    target_modules: str | list[str] | None = None
 
 
 def _tiny_gpt2_arch() -> dict[str, Any]:

@@ -92,3 +92,13 @@ def test_prompt_dropout_blanks_fields_independently() -> None:
     share = sum(p.indication == "Cough." for p in kept) / len(kept)
     assert 0.35 < share < 0.65
     assert len({(p.indication, p.technique, p.comparison, p.prior_report) for p in kept}) > 8
+
+
+def test_unknown_adapter_option_is_named(phantom_folder: Path) -> None:
+    from cxr.data.datasets import build_adapter
+    from cxr.errors import CxrError
+
+    with pytest.raises(CxrError, match="reports_dir"):
+        build_adapter("phantom", phantom_folder, reports_dir="x")
+    with pytest.raises(CxrError, match="unknown dataset adapter"):
+        build_adapter("mimic", phantom_folder)

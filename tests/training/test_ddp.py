@@ -24,6 +24,7 @@ def test_two_process_ddp_fit_runs_steps(phantom_folder: Path, tmp_path: Path) ->
         "--trainer.strategy", "ddp",
         "--trainer.devices", "2",
         "--trainer.max_steps", "2",
+        "--trainer.log_every_n_steps", "1",
         "--trainer.limit_val_batches", "1",
         "--trainer.num_sanity_val_steps", "0",
         "--trainer.logger.init_args.save_dir", str(tmp_path / "logs"),

@@ -8,6 +8,8 @@ that source's patients (a split file given to the data module still wins).
 
 from __future__ import annotations
 
+import inspect
+
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol
@@ -44,7 +46,14 @@ def build_adapter(adapter: str, root: Path, **options: Any) -> Adapter:
     """The adapter registered as `adapter`, constructed with its root folder and options."""
     if adapter not in ADAPTERS:
         raise CxrError(f"unknown dataset adapter {adapter!r}; known: {', '.join(sorted(ADAPTERS))}")
-    return ADAPTERS[adapter](root, **options)
+    cls = ADAPTERS[adapter]
+    accepted = set(inspect.signature(cls).parameters) - {"root"}
+    unknown = sorted(set(options) - accepted)
+    if unknown:
+        raise CxrError(
+            f"adapter {adapter!r} has no option(s) {', '.join(unknown)}; it accepts: {', '.join(sorted(accepted))}"
+        )
+    return cls(root, **options)
 
 
 def official_splits(adapter: Adapter) -> dict[str, Split]:
