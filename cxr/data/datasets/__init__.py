@@ -9,7 +9,6 @@ that source's patients (a split file given to the data module still wins).
 from __future__ import annotations
 
 import inspect
-
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol
