@@ -11,7 +11,7 @@ if [ -d "$out" ]; then
 fi
 
 echo "== 1/5 phantom studies: training set and an unseen held-out set"
-cxr synth "$out/data/train" --patients 150 --seed 1 --size 256
+cxr synth "$out/data/train" --patients 300 --seed 1 --size 256
 cxr synth "$out/data/heldout" --patients 24 --seed 2 --size 256
 
 echo "== 2/5 training (configs/experiment/demo.yaml)"
