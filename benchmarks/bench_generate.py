@@ -74,7 +74,7 @@ def peak_rss_mb(folder: Path, model_dir: Path, output: Path, max_new_tokens: int
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a smoke run of a few seconds")
-    parser.add_argument("--max-new-tokens", type=int, default=48)
+    parser.add_argument("--max-new-tokens", type=int, default=160)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     small, large, timed = (6, 12, 8) if args.quick else (40, 190, 48)

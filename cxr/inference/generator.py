@@ -150,8 +150,10 @@ class ReportGenerator:
             k: v.to(self.device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()
         }
         torch.manual_seed(self.options.seed)
-        texts = self.model.generate(tensors, **self.options.hf_kwargs())
-        tube_line, change = self.model.predict_labels(tensors)
+        # The images are encoded once, for both the report and the label heads.
+        slot_tokens = self.model.encode_images(tensors["images"], tensors["image_present"])
+        texts = self.model.generate(tensors, **self.options.hf_kwargs(), slot_tokens=slot_tokens)
+        tube_line, change = self.model.predict_labels(tensors, slot_tokens)
         per_study = (time.perf_counter() - started) / len(texts)
         present = batch["image_present"].tolist()
         return [

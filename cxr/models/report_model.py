@@ -202,12 +202,16 @@ class ReportModel(nn.Module):
     # -------------------------------------------------------------- inference
 
     @torch.no_grad()
-    def predict_labels(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+    def predict_labels(
+        self, batch: Batch, slot_tokens: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Tube/line probabilities [B, 11] and change probabilities [B, 5, 3], without the decoder.
 
         Change probabilities of studies without a prior (or without a frontal) are NaN.
+        `slot_tokens` (from `encode_images`) saves encoding the images again.
         """
-        slot_tokens = self.encode_images(batch["images"], batch["image_present"])
+        if slot_tokens is None:
+            slot_tokens = self.encode_images(batch["images"], batch["image_present"])
         tube_line_logits, change_logits, change_available = self._label_logits(
             slot_tokens, batch["image_present"]
         )
@@ -231,12 +235,17 @@ class ReportModel(nn.Module):
         top_p: float = 1.0,
         repetition_penalty: float = 1.0,
         use_cache: bool = True,
+        slot_tokens: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Generated report token ids [B, n] (padded with the pad token after eos)."""
+        """Generated report token ids [B, n] (padded with the pad token after eos).
+
+        `slot_tokens` (from `encode_images`) saves encoding the images again.
+        """
         was_training = self.training
         self.eval()
         try:
-            slot_tokens = self.encode_images(batch["images"], batch["image_present"])
+            if slot_tokens is None:
+                slot_tokens = self.encode_images(batch["images"], batch["image_present"])
             visual = self.visual_tokens(slot_tokens)
             prompt_ids, prompt_mask = _trim_left_padding(batch["prompt_ids"], batch["prompt_mask"])
             generation_config = self._generation_config(
@@ -264,10 +273,12 @@ class ReportModel(nn.Module):
         top_p: float = 1.0,
         repetition_penalty: float = 1.0,
         use_cache: bool = True,
+        slot_tokens: torch.Tensor | None = None,
     ) -> list[str]:
         """Report texts of a batch: greedy by default, beam search or sampling by option.
 
         A study's greedy report does not depend on which other studies share the batch.
+        `slot_tokens` (from `encode_images`) saves encoding the images again.
         """
         token_ids = self.generate_ids(
             batch,
@@ -278,6 +289,7 @@ class ReportModel(nn.Module):
             top_p,
             repetition_penalty,
             use_cache,
+            slot_tokens,
         )
         texts = self.tokenizer.batch_decode(token_ids, skip_special_tokens=True)
         return [text.strip() for text in texts]
