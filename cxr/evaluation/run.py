@@ -267,7 +267,9 @@ class SystemMetrics:
 
     def _change(self, weights: np.ndarray) -> dict[str, np.ndarray]:
         predicted, reference = self.system.outputs.change, self.references.table.change
-        if (reference < 0).all():
+        # A system that assesses no change at all (a text baseline) has no change metrics,
+        # rather than a score of 0 that would read as measured.
+        if (reference < 0).all() or (predicted < 0).all():
             return {}
         accuracies, f1s = {}, {}
         for column, finding in enumerate(CHANGE_FINDINGS):

@@ -159,6 +159,8 @@ def test_compare_and_baselines(files: dict[str, Path], tmp_path: Path) -> None:
     )
     assert bleu["ci_low"] <= bleu["value"] <= bleu["ci_high"]
     assert "AUC/ETT - Normal" not in systems["random-train-report"]
+    # Text baselines assess no change: no change metrics rather than a score of 0.
+    assert not any(name.startswith("Change") for name in systems["most-common-report"])
 
 
 def test_feature_retrieval_baseline(files: dict[str, Path], tmp_path: Path) -> None:
