@@ -39,17 +39,27 @@ SCRATCH_MODELS = sorted(p for p in (CONFIGS / "model").glob("*.yaml") if "weight
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("model_config", SCRATCH_MODELS, ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    ("model_config", "trainer_config"),
+    [*((m, None) for m in SCRATCH_MODELS), (CONFIGS / "model" / "tiny.yaml", CONFIGS / "trainer" / "cpu.yaml")],
+    ids=lambda p: p.name if p else "demo-trainer",
+)
 def test_demo_experiment_runs_one_step(
-    model_config: Path, phantom_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    model_config: Path,
+    trainer_config: Path | None,
+    phantom_folder: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.chdir(tmp_path)  # the configs write under runs/ relative to the working folder
     sources = f"[{{adapter: phantom, root: {phantom_folder}}}]"
+    trainer = ["--trainer", str(trainer_config)] if trainer_config else []
     code = main(
         [
             "fit",
             "--config", str(CONFIGS / "experiment" / "demo.yaml"),
             "--model", str(model_config),
+            *trainer,
             "--data.sources", sources,
             "--data.num_workers", "0",
             "--trainer.fast_dev_run", "true",

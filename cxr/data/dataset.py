@@ -70,7 +70,8 @@ class StudyDataset(Dataset[dict[str, Any]]):
             try:
                 pixels = torch.from_numpy(self.load_image(path)).unsqueeze(0)
             except UnreadableImage as error:
-                log.warning("study %s: %s image left out: %s", study.study_id, name, error)
+                # The reason only: paths may hold patient ids; errors carries them to the caller.
+                log.warning("study %s: %s image left out: %s", study.study_id, name, error.reason)
                 errors.append(f"{name}: {error}")
                 continue
             images[slot] = transform(pixels) if transform else pixels

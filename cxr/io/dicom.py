@@ -536,10 +536,11 @@ def _voi_window(
         sample_display = _rescale(_apply_voi(sample_values, dataset, has_lut), low, high)
         output = _apply_voi(values, dataset, has_lut)
     except _PARSE_ERRORS as error:
-        log.warning("%s: ignoring unusable VOI LUT/window (%s)", path, _describe(error))
+        # The file name only: export folders are often named after the patient.
+        log.warning("%s: ignoring unusable VOI LUT/window (%s)", path.name, _describe(error))
         return None
     if _unsaturated_fraction(sample_display) < MIN_UNSATURATED_FRACTION:
-        log.warning("%s: header window saturates the image; using a percentile window", path)
+        log.warning("%s: header window saturates the image; using a percentile window", path.name)
         return None
     return _rescale(output, low, high)
 
