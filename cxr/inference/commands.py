@@ -142,21 +142,15 @@ def generate(
             f"--pseudonymize needs a secret key in the environment variable {PSEUDONYM_KEY_ENV}"
         )
     output.mkdir(parents=True, exist_ok=True)
-    reports = JsonlAppender(output / "reports.jsonl")
-    done = {row["study_id"] for row in reports.existing()}
-    errors = _restart_errors(output / "errors.jsonl", done)
-
+    outputs = _Outputs(output, sr, key if pseudonymize else None)
     index = index_folder(dicom_dir, workers=workers)
-    hide = Pseudonymizer((s.patient_id for s in index.studies), key) if pseudonymize else None
-
-    def record(failures: Iterable[ErrorRecord]) -> None:
-        errors.append(error_row(hide.error(e) if hide else e) for e in failures)
-
-    record(ErrorRecord(reason=s.reason, path=s.path) for s in index.skipped)
+    if pseudonymize:
+        outputs.hide = Pseudonymizer((s.patient_id for s in index.studies), key)
+    outputs.record(ErrorRecord(reason=s.reason, path=s.path) for s in index.skipped)
     prior_rows = read_reports(prior_reports) if prior_reports else {}
     studies = list(studies_from_index(index.studies, prior_rows, {}, source="generate"))
-    todo, unusable = _pending(studies, {s.study_id: s for s in index.studies}, done)
-    record(unusable)
+    todo, unusable = _pending(studies, {s.study_id: s for s in index.studies}, outputs.done)
+    outputs.record(unusable)
     # Counted in this folder: reports.jsonl may also hold studies of another folder.
     already = len(studies) - len(todo) - len(unusable)
     log.info("%d studies: %d already reported, %d to do", len(studies), already, len(todo))
@@ -165,26 +159,13 @@ def generate(
         max_new_tokens, num_beams, temperature, top_p, repetition_penalty, seed=seed
     )
     generator = ReportGenerator(model, device, batch_size, workers, cache_dir, options)
-    reported = failed = 0
+    reported, failed = 0, len(unusable)
     with tqdm(total=len(todo), unit="study", desc="generate", disable=None) as progress:
         for batch in generator.generate_batches(todo):
-            predictions = [r for r in batch if isinstance(r, Prediction)]
-            failures = [r for r in batch if isinstance(r, ErrorRecord)]
-            if sr:
-                failures.extend(
-                    _write_sr(output / "sr", predictions, key if pseudonymize else None)
-                )
-            if hide:
-                for prediction in predictions:
-                    hide.prediction(prediction)
-            reports.append(p.to_row() for p in predictions)
-            record(failures)
-            reported += len(predictions)
-            reported_ids = {p.study_id for p in predictions}
-            failed += len({e.study_id for e in failures if e.study_id not in (None, *reported_ids)})
+            batch_reported, batch_failed = outputs.write(batch)
+            reported, failed = reported + batch_reported, failed + batch_failed
             progress.update(len({r.study_id for r in batch if r.study_id}))
     write_csv(output / "reports.jsonl", output / "reports.csv")
-    failed += len(unusable)
     log.info(
         "reported %d, skipped %d (already done), failed %d studies, %d unreadable files; outputs in %s",
         reported,
@@ -194,6 +175,38 @@ def generate(
         output,
     )
     return _exit_code(reported + already, failed + len(index.skipped), strict)
+
+
+class _Outputs:
+    """The files of one `cxr generate` run: reports, errors and SR, written batch by batch."""
+
+    def __init__(self, output: Path, sr: bool, key: str | None) -> None:
+        self.output = output
+        self.sr = sr
+        self.key = key
+        self.hide: Pseudonymizer | None = None
+        self.reports = JsonlAppender(output / "reports.jsonl")
+        self.done = {row["study_id"] for row in self.reports.existing()}
+        self.errors = _restart_errors(output / "errors.jsonl", self.done)
+
+    def record(self, failures: Iterable[ErrorRecord]) -> None:
+        hide = self.hide
+        self.errors.append(error_row(hide.error(e) if hide else e) for e in failures)
+
+    def write(self, batch: list[Prediction | ErrorRecord]) -> tuple[int, int]:
+        """Writes one batch durably; returns (studies reported, studies failed)."""
+        predictions = [r for r in batch if isinstance(r, Prediction)]
+        failures = [r for r in batch if isinstance(r, ErrorRecord)]
+        if self.sr:
+            failures.extend(_write_sr(self.output / "sr", predictions, self.key))
+        if self.hide:
+            for prediction in predictions:
+                self.hide.prediction(prediction)
+        self.reports.append(p.to_row() for p in predictions)
+        self.record(failures)
+        reported_ids = {p.study_id for p in predictions}
+        failed = {e.study_id for e in failures if e.study_id not in (None, *reported_ids)}
+        return len(predictions), len(failed)
 
 
 def _restart_errors(path: Path, done: set[str]) -> JsonlAppender:
