@@ -6,8 +6,7 @@ the two sections. The prompt lists the clinical context that is known, one label
 
 from __future__ import annotations
 
-import re
-
+from cxr.data.datasets.sections import split_sections
 from cxr.types import Prompt
 
 FINDINGS_HEADER = "FINDINGS:"
@@ -19,7 +18,6 @@ _PROMPT_FIELDS = (
     ("COMPARISON", "comparison"),
     ("PRIOR REPORT", "prior_report"),
 )
-_SECTION = re.compile(r"\b(FINDINGS|IMPRESSION)\s*:", re.IGNORECASE)
 
 
 def build_prompt(prompt: Prompt) -> str:
@@ -43,14 +41,9 @@ def join_report(findings: str | None, impression: str | None) -> str | None:
 
 
 def split_report(text: str) -> tuple[str, str]:
-    """(findings, impression) from a generated text; text without headers counts as findings."""
-    sections = {"FINDINGS": "", "IMPRESSION": ""}
-    matches = list(_SECTION.finditer(text))
-    if not matches:
-        return " ".join(text.split()), ""
-    for match, following in zip(matches, [*matches[1:], None], strict=True):
-        end = following.start() if following else len(text)
-        body = " ".join(text[match.end() : end].split())
-        name = match.group(1).upper()
-        sections[name] = f"{sections[name]} {body}".strip()
-    return sections["FINDINGS"], sections["IMPRESSION"]
+    """(findings, impression) from a generated text; text without headers counts as findings.
+
+    The same sectioning as for free-text reports of datasets (cxr.data.datasets.sections).
+    """
+    sections = split_sections(text)
+    return sections.findings, sections.impression
