@@ -46,19 +46,41 @@ CHANGE_FINDINGS: tuple[str, ...] = (
 )
 
 
-class Change(int, Enum):
-    """Progression of one finding between the prior and the current study."""
+class Change(str, Enum):
+    """Progression of one finding between the prior and the current study.
 
-    IMPROVING = 0
-    STABLE = 1
-    WORSENING = 2
+    The value is the label's text everywhere it is written (labels.csv, reports.jsonl, SR);
+    the order of the members is the class index of change labels and logits.
+    """
+
+    IMPROVING = "improving"
+    STABLE = "stable"
+    WORSENING = "worsening"
+
+    @property
+    def index(self) -> int:
+        """Class index in change label arrays and logits."""
+        return list(Change).index(self)
+
+    @classmethod
+    def at(cls, index: int) -> Change:
+        """The member whose class index is `index`."""
+        return list(cls)[index]
 
     @classmethod
     def parse(cls, text: str) -> Change:
-        return cls[text.strip().upper()]
+        """A label text in any case and spacing; ValueError names an unknown one."""
+        try:
+            return cls(text.strip().lower())
+        except ValueError:
+            known = ", ".join(c.value for c in cls)
+            raise ValueError(f"unknown change label {text!r} (expected one of {known})") from None
 
 
 CHANGE_UNKNOWN = -1
+
+# What an output says of a label its system did not assess (no prior study, no label head).
+NOT_ASSESSED = "not assessed"
 
 
 class ImageRole(str, Enum):

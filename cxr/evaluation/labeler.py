@@ -507,6 +507,6 @@ def label_changes(texts: Iterable[str]) -> pd.DataFrame:
             rule = _RULES[_CHANGE_FINDING_RULES[finding]]
             found = (_change_in(s, rule) for s in sentences)
             change = next((c for c in found if c is not None), None)
-            row[finding] = change.name.lower() if change is not None else None
+            row[finding] = change.value if change is not None else None
         rows.append(row)
     return pd.DataFrame(rows, columns=list(CHANGE_FINDINGS), dtype=object)

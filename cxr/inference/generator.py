@@ -17,8 +17,9 @@ from cxr.data.collate import ReportCollator
 from cxr.data.dataset import ImageLoader, StudyDataset
 from cxr.data.reports import split_report
 from cxr.errors import InputError
-from cxr.inference.outputs import ErrorRecord, Prediction, call_tube_line
+from cxr.inference.outputs import ErrorRecord, Prediction
 from cxr.models import ReportModel
+from cxr.tube_line import study_statuses
 from cxr.types import CHANGE_FINDINGS, IMAGE_SLOTS, TUBE_LINE_LABELS, Change, Study
 
 log = logging.getLogger(__name__)
@@ -104,9 +105,7 @@ class ReportGenerator:
         self.options = options or GenerationOptions()
         self.load_image = ImageLoader(self.model.encoder_config.image_size, cache_dir)
         self.collate = ReportCollator(self.model.tokenizer)
-        self.thresholds = dict(
-            zip(TUBE_LINE_LABELS, self.model.tube_line_thresholds.tolist(), strict=True)
-        )
+        self.thresholds = self.model.tube_line_thresholds.numpy()
 
     def generate(self, studies: Iterable[Study]) -> Iterator[Prediction | ErrorRecord]:
         """Predictions in input order; a study that cannot be reported yields an ErrorRecord."""
@@ -184,17 +183,15 @@ class ReportGenerator:
         calls, change_probs = {}, {}
         if assessed:
             for finding, row in zip(CHANGE_FINDINGS, change, strict=True):
-                change_probs[finding] = {
-                    c.name.lower(): round(float(row[c.value]), 6) for c in Change
-                }
-                calls[finding] = Change(int(row.argmax())).name.lower()
+                change_probs[finding] = {c.value: round(float(row[c.index]), 6) for c in Change}
+                calls[finding] = Change.at(int(row.argmax())).value
         return Prediction(
             study_id=study.study_id,
             patient_id=study.patient_id,
             findings=findings,
             impression=impression,
             tube_line_probs=probs,
-            tube_line_status=call_tube_line(probs, self.thresholds),
+            tube_line_status=study_statuses(probs, self.thresholds),
             change=calls,
             change_probs=change_probs,
             prior_study_id=study.prior_study_id if assessed else None,

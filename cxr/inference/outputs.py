@@ -16,9 +16,13 @@ from typing import Any
 
 import pandas as pd
 
-from cxr.types import CHANGE_FINDINGS, TUBE_LINE_DEVICES, TUBE_LINE_LABELS, Change, change_column
+from cxr.tube_line import status_column
+from cxr.types import CHANGE_FINDINGS, NOT_ASSESSED, Change, change_column
 
-NOT_ASSESSED = ""
+
+def change_probability_column(finding: str, change: Change) -> str:
+    """reports.jsonl column of the change head's probability of `change` for `finding`."""
+    return f"{change_column(finding)}_prob_{change.value}"
 
 
 @dataclass
@@ -46,13 +50,16 @@ class Prediction:
             "impression": self.impression,
         }
         row.update(self.tube_line_probs)
-        row.update({f"{device} status": status for device, status in self.tube_line_status.items()})
+        row.update(
+            {status_column(device): status for device, status in self.tube_line_status.items()}
+        )
         for finding in CHANGE_FINDINGS:
             column = change_column(finding)
             row[column] = self.change.get(finding, NOT_ASSESSED)
             for change in Change:
-                name = change.name.lower()
-                row[f"{column}_prob_{name}"] = self.change_probs.get(finding, {}).get(name)
+                row[change_probability_column(finding, change)] = self.change_probs.get(
+                    finding, {}
+                ).get(change.value)
         row["prior_study_id"] = self.prior_study_id
         row.update({f"{slot}_image": path for slot, path in self.images.items()})
         row["model"] = self.model
@@ -68,25 +75,6 @@ class ErrorRecord:
     path: str | None = None
     study_id: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
-
-
-def call_tube_line(probs: Mapping[str, float], thresholds: Mapping[str, float]) -> dict[str, str]:
-    """Status per device: the most probable status above its threshold, else `absent`.
-
-    The Swan-Ganz catheter has a single label: `present` or `absent`.
-    """
-    statuses = {}
-    for device, indices in TUBE_LINE_DEVICES.items():
-        labels = [TUBE_LINE_LABELS[i] for i in indices]
-        called = [label for label in labels if probs[label] >= thresholds[label]]
-        if not called:
-            statuses[device] = "absent"
-        elif len(labels) == 1:
-            statuses[device] = "present"
-        else:
-            best = max(called, key=lambda label: probs[label])
-            statuses[device] = best.split(" - ", 1)[1]
-    return statuses
 
 
 def _repair_tail(path: Path) -> None:

@@ -26,7 +26,7 @@ def label_row(study: StudyTruth) -> dict[str, str | int]:
     row.update(study.tube_line_labels())
     changes = study.changes()
     for finding, column in zip(CHANGE_FINDINGS, CHANGE_COLUMNS, strict=True):
-        row[column] = changes[finding].name.lower() if changes else ""
+        row[column] = changes[finding].value if changes else ""
     row["findings"] = study.findings_text()
     return row
 

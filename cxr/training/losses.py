@@ -63,19 +63,25 @@ def _device_status_loss(
 
 
 def change_loss(
-    logits: torch.Tensor, targets: torch.Tensor, available: torch.Tensor | None = None
+    logits: torch.Tensor, targets: torch.Tensor, available: torch.Tensor
 ) -> torch.Tensor:
-    """Cross-entropy over improving/stable/worsening, ignoring unknown (-1) labels.
+    """Cross-entropy over improving/stable/worsening, on the labels `known_change` keeps.
 
     Args:
         logits: [B, 5, 3] (CHANGE_FINDINGS x Change).
-        targets: [B, 5] Change values, -1 where unknown.
-        available: Optional [B] bool; rows without a prior image are ignored as well.
+        targets: [B, 5] Change indices, -1 where unknown.
+        available: [B] bool, the study has both a current frontal and a prior image
+            (`ReportModelOutput.change_available`).
     """
-    targets = targets.long()
-    if available is not None:
-        targets = targets.masked_fill(~available.bool()[:, None], CHANGE_UNKNOWN)
+    targets = known_change(targets, available)
     known = targets != CHANGE_UNKNOWN
     flat_logits = logits.float().flatten(0, 1)
     per_label = F.cross_entropy(flat_logits, targets.clamp(min=0).flatten(), reduction="none")
     return (per_label * known.flatten()).sum() / known.sum().clamp(min=1)
+
+
+def known_change(targets: torch.Tensor, available: torch.Tensor) -> torch.Tensor:
+    """Change targets with the rows that have no prior image set to unknown: without a prior
+    the change head sees only the learned "missing" token, so such a label cannot be learned
+    (and inference does not assess change there)."""
+    return targets.long().masked_fill(~available.bool()[:, None], CHANGE_UNKNOWN)

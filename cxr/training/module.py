@@ -11,8 +11,8 @@ from torch import nn
 from torchmetrics import Metric, MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MultilabelAUROC
 
-from cxr.training.losses import change_loss, tube_line_loss
-from cxr.types import TUBE_LINE_LABELS
+from cxr.training.losses import change_loss, known_change, tube_line_loss
+from cxr.types import CHANGE_UNKNOWN, TUBE_LINE_LABELS, Change
 
 _STAGES = ("train", "val", "test")
 
@@ -21,7 +21,9 @@ def _stage_metrics() -> MetricCollection:
     return MetricCollection(
         {
             "tube_line_auroc": MultilabelAUROC(num_labels=len(TUBE_LINE_LABELS), ignore_index=-1),
-            "change_accuracy": MulticlassAccuracy(num_classes=3, average="micro", ignore_index=-1),
+            "change_accuracy": MulticlassAccuracy(
+                num_classes=len(Change), average="micro", ignore_index=CHANGE_UNKNOWN
+            ),
         }
     )
 
@@ -61,7 +63,7 @@ class ReportModule(L.LightningModule):
     def shared_step(self, batch: dict[str, Any], stage: str) -> torch.Tensor:
         output = self.model(batch)
         tube_line = tube_line_loss(output.tube_line_logits, batch["tube_line"])
-        change = change_loss(output.change_logits, batch["change"])
+        change = change_loss(output.change_logits, batch["change"], output.change_available)
         loss = (
             output.lm_loss
             + self.hparams["tube_line_weight"] * tube_line
@@ -79,8 +81,9 @@ class ReportModule(L.LightningModule):
         metrics = cast(MetricCollection, self.metrics[f"{stage}_metrics"])
         tube_line_target = torch.nan_to_num(batch["tube_line"], nan=-1.0).long()
         metrics["tube_line_auroc"].update(output.tube_line_logits.detach().sigmoid(), tube_line_target)
-        change_logits = output.change_logits.detach().reshape(-1, 3)
-        metrics["change_accuracy"].update(change_logits, batch["change"].reshape(-1))
+        change_logits = output.change_logits.detach().flatten(0, 1)
+        change_target = known_change(batch["change"], output.change_available)
+        metrics["change_accuracy"].update(change_logits, change_target.flatten())
 
     def _log_metrics(self, stage: str) -> None:
         metrics = cast(MetricCollection, self.metrics[f"{stage}_metrics"])

@@ -1,4 +1,4 @@
-"""The records `cxr generate` writes: flat rows, durable JSONL appends, CSV, tube/line calls."""
+"""The records `cxr generate` writes: flat rows, durable JSONL appends, CSV."""
 
 from __future__ import annotations
 
@@ -9,15 +9,22 @@ import pandas as pd
 import pytest
 
 from cxr.inference.outputs import (
-    NOT_ASSESSED,
     ErrorRecord,
     JsonlAppender,
     Prediction,
-    call_tube_line,
+    change_probability_column,
     error_row,
     write_csv,
 )
-from cxr.types import CHANGE_FINDINGS, TUBE_LINE_DEVICES, TUBE_LINE_LABELS, change_column
+from cxr.tube_line import status_column, study_statuses
+from cxr.types import (
+    CHANGE_FINDINGS,
+    NOT_ASSESSED,
+    TUBE_LINE_DEVICES,
+    TUBE_LINE_LABELS,
+    Change,
+    change_column,
+)
 
 
 def prediction(study_id: str, prior: str | None = None, **probs: float) -> Prediction:
@@ -37,7 +44,7 @@ def prediction(study_id: str, prior: str | None = None, **probs: float) -> Predi
         findings="Lungs are clear.",
         impression="No acute process.",
         tube_line_probs=tube_line,
-        tube_line_status=call_tube_line(tube_line, dict.fromkeys(TUBE_LINE_LABELS, 0.5)),
+        tube_line_status=study_statuses(tube_line),
         change=change,
         change_probs=change_probs,
         prior_study_id=prior,
@@ -92,7 +99,7 @@ def test_row_without_prior_reports_change_as_not_assessed() -> None:
     for finding in CHANGE_FINDINGS:
         column = change_column(finding)
         assert row[column] == NOT_ASSESSED
-        assert row[f"{column}_prob_worsening"] is None
+        assert row[change_probability_column(finding, Change.WORSENING)] is None
     assert row["frontal_image"] == "/dicom/1.2.3/f.dcm"
     assert "prior_frontal_image" not in row
     assert json.loads(json.dumps(row)) == row
@@ -104,9 +111,9 @@ def test_row_with_prior_has_a_call_and_probabilities_per_finding() -> None:
     assert row["prior_frontal_image"] == "/dicom/1.2.3/f.dcm"
     column = change_column("pleural_effusion")
     assert row[column] == "stable"
-    assert row[f"{column}_prob_stable"] == 0.7
+    assert row[change_probability_column("pleural_effusion", Change.STABLE)] == 0.7
     assert set(TUBE_LINE_LABELS) <= row.keys()
-    assert {f"{device} status" for device in TUBE_LINE_DEVICES} <= row.keys()
+    assert {status_column(device) for device in TUBE_LINE_DEVICES} <= row.keys()
     assert row["seconds"] == 0.1235
 
 
@@ -129,32 +136,3 @@ def test_error_row_leaves_out_what_is_unknown() -> None:
         "reason": "no frontal",
         "study_id": "1.2",
     }
-
-
-# --- tube/line calls ----------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("probs", "expected"),
-    [
-        ({}, {"ETT": "absent", "NGT": "absent", "CVC": "absent", "Swan Ganz": "absent"}),
-        ({"ETT - Normal": 0.6, "ETT - Abnormal": 0.9}, {"ETT": "Abnormal"}),
-        ({"ETT - Normal": 0.6, "ETT - Abnormal": 0.4}, {"ETT": "Normal"}),
-        ({"NGT - Incompletely Imaged": 0.8}, {"NGT": "Incompletely Imaged"}),
-        ({"Swan Ganz Catheter Present": 0.51}, {"Swan Ganz": "present"}),
-        ({"Swan Ganz Catheter Present": 0.49}, {"Swan Ganz": "absent"}),
-    ],
-)
-def test_tube_line_status_is_the_most_probable_status_above_its_threshold(
-    probs: dict[str, float], expected: dict[str, str]
-) -> None:
-    full = {label: probs.get(label, 0.1) for label in TUBE_LINE_LABELS}
-    called = call_tube_line(full, dict.fromkeys(TUBE_LINE_LABELS, 0.5))
-    assert called.keys() == TUBE_LINE_DEVICES.keys()
-    assert {device: called[device] for device in expected} == expected
-
-
-def test_tube_line_thresholds_are_per_label() -> None:
-    probs = {label: 0.3 for label in TUBE_LINE_LABELS}
-    thresholds = dict.fromkeys(TUBE_LINE_LABELS, 0.5) | {"CVC - Borderline": 0.25}
-    assert call_tube_line(probs, thresholds)["CVC"] == "Borderline"

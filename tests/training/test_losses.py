@@ -46,15 +46,19 @@ def test_unknown_tube_line_labels_get_no_gradient() -> None:
     assert (logits.grad[0] != 0).all()
 
 
-def test_unknown_tube_line_values_do_not_change_the_loss() -> None:
+def test_unknown_tube_line_labels_are_left_out_of_the_mean() -> None:
     logits = torch.randn(2, 11)
     targets = known_targets()
-    targets[0, ETT[0]] = 1.0
+    targets[0, ETT[0]] = 1.0  # ETT - Abnormal in row 0; row 1 has no ETT
     targets[:, NGT] = NAN
-    other = targets.clone()
-    other[:, NGT] = NAN
+    known = [i for i in range(11) if i not in NGT]
 
-    assert tube_line_loss(logits, targets) == tube_line_loss(logits, other)
+    # BCE averages over the 2 x 7 known labels only; the one single-status ETT adds its CE.
+    expected = F.binary_cross_entropy_with_logits(
+        logits[:, known], targets[:, known]
+    ) + F.cross_entropy(logits[:1, ETT], torch.tensor([0]))
+
+    assert torch.allclose(tube_line_loss(logits, targets), expected)
 
 
 def test_statuses_compete_only_for_a_single_present_device() -> None:
@@ -81,7 +85,7 @@ def test_nothing_known_gives_zero_with_a_graph() -> None:
     change_logits = torch.randn(2, 5, 3, requires_grad=True)
 
     tube_line = tube_line_loss(logits, torch.full((2, 11), NAN))
-    change = change_loss(change_logits, torch.full((2, 5), CHANGE_UNKNOWN))
+    change = change_loss(change_logits, torch.full((2, 5), CHANGE_UNKNOWN), torch.ones(2, dtype=torch.bool))
     (tube_line + change).backward()
 
     assert tube_line.item() == 0.0 and change.item() == 0.0
@@ -96,7 +100,7 @@ def test_change_loss_is_cross_entropy_over_known_labels() -> None:
 
     expected = F.cross_entropy(logits[known], targets[known])
 
-    assert torch.allclose(change_loss(logits, targets), expected)
+    assert torch.allclose(change_loss(logits, targets, torch.ones(2, dtype=torch.bool)), expected)
 
 
 def test_unknown_change_labels_and_studies_without_prior_get_no_gradient() -> None:

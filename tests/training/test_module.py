@@ -13,6 +13,7 @@ from cxr.data.splits import Split
 from cxr.models import ConnectorConfig, DecoderConfig, EncoderConfig, HeadsConfig, ReportModel
 from cxr.training.export import export
 from cxr.training.module import ReportModule
+from cxr.types import IMAGE_SLOTS, Change
 
 
 def tiny_model(datamodule: ReportDataModule) -> ReportModel:
@@ -107,3 +108,27 @@ def test_losses_are_logged_per_stage(phantom_folder: Path, tmp_path: Path) -> No
     logged = fit.callback_metrics
     for name in ("train/loss", "train/lm_loss", "train/tube_line_loss", "train/change_loss", "val/loss"):
         assert name in logged and torch.isfinite(logged[name]), name
+
+
+def test_a_change_label_without_a_prior_image_does_not_move_the_change_head(
+    phantom_folder: Path, tmp_path: Path
+) -> None:
+    datamodule = make_datamodule(phantom_folder, tmp_path / "cache")
+    datamodule.setup("fit")
+    batch = next(iter(datamodule.train_dataloader()))
+    prior = IMAGE_SLOTS.index("prior_frontal")
+    # Every row carries change labels, as an MS-CXR-T row whose prior file is missing does.
+    batch["change"] = torch.full_like(batch["change"], Change.WORSENING.index)
+    batch["image_present"][:, prior] = False
+    batch["images"][:, prior] = 0.0
+    module = ReportModule(tiny_model(datamodule))
+
+    module.shared_step(batch, "train").backward()
+
+    change_head = list(module.model.change_head.parameters())
+    assert all(p.grad is None or not p.grad.any() for p in change_head)
+    # The same rows with their prior image present do train it.
+    batch["image_present"][:, prior] = True
+    module.zero_grad()
+    module.shared_step(batch, "train").backward()
+    assert any(p.grad is not None and p.grad.any() for p in change_head)

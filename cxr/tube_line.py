@@ -1,0 +1,124 @@
+"""Tube and line status: the one rule from the 11 RANZCR CLiP values to each device's status.
+
+`cxr generate` writes these statuses into reports.jsonl and the SR, `cxr evaluate` scores them
+(`StatusAcc/<device>`), and the notebooks show them; all three call `device_statuses`.
+
+The rule, per device (ETT, NGT, CVC, Swan Ganz): the device's labels whose value is at or above
+the label's threshold are "called"; the status is the called label with the largest value (a
+tie goes to the label listed first, and each device lists its most severe status first), or
+"absent" when no label is called. Swan Ganz has one label, so it is "present" or "absent".
+Binary reference labels (0/1) go through the same rule with the default threshold, so a study
+with two positive statuses of one device (two catheters) takes the more severe one. A device
+any of whose values is unknown (NaN) is `NOT_ASSESSED`.
+
+Thresholds live in the model folder (`HeadsConfig.tube_line_thresholds`); `cxr export --data`
+chooses them on the validation split with `choose_thresholds`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from cxr.types import NOT_ASSESSED, TUBE_LINE_DEVICES, TUBE_LINE_LABELS
+
+ABSENT = "absent"
+PRESENT = "present"
+DEFAULT_THRESHOLD = 0.5
+
+THRESHOLD_CRITERION = (
+    "per label, the threshold that maximises F1 of that label on the validation split "
+    f"(the lowest such threshold); {DEFAULT_THRESHOLD} where the split has no positive or no "
+    "negative study for the label"
+)
+
+
+def label_status(label: str) -> str:
+    """The status a label stands for: "ETT - Abnormal" -> "Abnormal"; a one-label device's
+    label -> "present"."""
+    return label.split(" - ", 1)[1] if " - " in label else PRESENT
+
+
+# Every status a device can have, in label order, then "absent".
+DEVICE_STATUSES: dict[str, tuple[str, ...]] = {
+    device: (*(label_status(TUBE_LINE_LABELS[i]) for i in indices), ABSENT)
+    for device, indices in TUBE_LINE_DEVICES.items()
+}
+
+
+def status_column(device: str) -> str:
+    """reports.jsonl / reports.csv column holding a device's status."""
+    return f"{device} status"
+
+
+def device_statuses(
+    values: np.ndarray, thresholds: Sequence[float] | np.ndarray | None = None
+) -> dict[str, list[str]]:
+    """Status per device for each row (see the module docstring for the rule).
+
+    Args:
+        values: [N, 11] probabilities or 0/1 labels in TUBE_LINE_LABELS order, NaN unknown.
+        thresholds: [11] per-label thresholds; None uses DEFAULT_THRESHOLD for every label.
+    """
+    values = np.atleast_2d(np.asarray(values, dtype=float))
+    if values.shape[1] != len(TUBE_LINE_LABELS):
+        raise ValueError(f"expected {len(TUBE_LINE_LABELS)} tube/line values per row")
+    limits = (
+        np.full(len(TUBE_LINE_LABELS), DEFAULT_THRESHOLD)
+        if thresholds is None
+        else np.asarray(thresholds, dtype=float)
+    )
+    statuses: dict[str, list[str]] = {}
+    for device, indices in TUBE_LINE_DEVICES.items():
+        columns = list(indices)
+        rows = values[:, columns]
+        called = rows >= limits[columns]
+        # Uncalled labels cannot win; argmax takes the first of equal values (most severe).
+        best = np.argmax(np.where(called, rows, -np.inf), axis=1)
+        names = DEVICE_STATUSES[device]
+        statuses[device] = [
+            NOT_ASSESSED if unknown else names[choice] if any_called else ABSENT
+            for unknown, any_called, choice in zip(
+                np.isnan(rows).any(axis=1), called.any(axis=1), best, strict=True
+            )
+        ]
+    return statuses
+
+
+def study_statuses(
+    probabilities: Mapping[str, float], thresholds: Sequence[float] | np.ndarray | None = None
+) -> dict[str, str]:
+    """`device_statuses` of one study whose values are keyed by TUBE_LINE_LABELS."""
+    values = np.array([[probabilities[label] for label in TUBE_LINE_LABELS]], dtype=float)
+    return {device: rows[0] for device, rows in device_statuses(values, thresholds).items()}
+
+
+def choose_thresholds(probabilities: np.ndarray, labels: np.ndarray) -> list[float]:
+    """Per-label thresholds by THRESHOLD_CRITERION.
+
+    Args:
+        probabilities: [N, 11] predicted probabilities on the validation split.
+        labels: [N, 11] 0/1 references, NaN unknown (left out for that label).
+    """
+    thresholds = []
+    for column in range(len(TUBE_LINE_LABELS)):
+        known = ~np.isnan(labels[:, column])
+        truth = labels[known, column] > 0.5
+        scores = probabilities[known, column]
+        if truth.all() or not truth.any():
+            thresholds.append(DEFAULT_THRESHOLD)
+            continue
+        thresholds.append(_best_f1_threshold(scores, truth))
+    return thresholds
+
+
+def _best_f1_threshold(scores: np.ndarray, truth: np.ndarray) -> float:
+    """The lowest candidate threshold (a score seen in the data) with the highest F1."""
+    candidates = np.unique(scores)
+    predicted = scores[None, :] >= candidates[:, None]
+    tp = (predicted & truth).sum(axis=1)
+    fp = (predicted & ~truth).sum(axis=1)
+    fn = truth.sum() - tp
+    f1 = 2 * tp / np.maximum(2 * tp + fp + fn, 1)
+    return float(candidates[int(np.argmax(f1))])

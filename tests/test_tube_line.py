@@ -1,0 +1,96 @@
+"""The tube/line status rule and the choice of its thresholds (cxr/tube_line.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cxr.tube_line import (
+    DEFAULT_THRESHOLD,
+    DEVICE_STATUSES,
+    choose_thresholds,
+    device_statuses,
+    study_statuses,
+)
+from cxr.types import NOT_ASSESSED, TUBE_LINE_DEVICES, TUBE_LINE_LABELS
+
+
+def _row(**values: float) -> np.ndarray:
+    named = {label.replace(" - ", "_").replace(" ", "_"): label for label in TUBE_LINE_LABELS}
+    row = np.full(len(TUBE_LINE_LABELS), 0.1)
+    for key, value in values.items():
+        row[TUBE_LINE_LABELS.index(named[key])] = value
+    return row
+
+
+@pytest.mark.parametrize(
+    ("probs", "expected"),
+    [
+        ({}, {"ETT": "absent", "NGT": "absent", "CVC": "absent", "Swan Ganz": "absent"}),
+        ({"ETT - Normal": 0.6, "ETT - Abnormal": 0.9}, {"ETT": "Abnormal"}),
+        ({"ETT - Normal": 0.6, "ETT - Abnormal": 0.4}, {"ETT": "Normal"}),
+        ({"NGT - Incompletely Imaged": 0.8}, {"NGT": "Incompletely Imaged"}),
+        ({"Swan Ganz Catheter Present": 0.51}, {"Swan Ganz": "present"}),
+        ({"Swan Ganz Catheter Present": 0.49}, {"Swan Ganz": "absent"}),
+    ],
+)
+def test_status_is_the_most_probable_status_above_its_threshold(
+    probs: dict[str, float], expected: dict[str, str]
+) -> None:
+    called = study_statuses({label: probs.get(label, 0.1) for label in TUBE_LINE_LABELS})
+    assert called.keys() == TUBE_LINE_DEVICES.keys()
+    assert {device: called[device] for device in expected} == expected
+
+
+def test_thresholds_are_per_label() -> None:
+    probs = dict.fromkeys(TUBE_LINE_LABELS, 0.3)
+    thresholds = [0.25 if label == "CVC - Borderline" else 0.5 for label in TUBE_LINE_LABELS]
+    assert study_statuses(probs, thresholds)["CVC"] == "Borderline"
+    assert study_statuses(probs)["CVC"] == "absent"
+
+
+def test_binary_labels_take_the_most_severe_of_two_positive_statuses() -> None:
+    # Two central lines, one abnormal and one normal: the first listed (most severe) wins,
+    # whether the values are labels or probabilities rounded to exactly 0 and 1.
+    statuses = device_statuses(np.stack([_row(CVC_Abnormal=1.0, CVC_Normal=1.0)]))
+    assert statuses["CVC"] == ["Abnormal"]
+
+
+def test_rounded_probabilities_follow_the_same_rule_as_probabilities() -> None:
+    # Every value exactly 0 or 1 is not a different kind of input: the rule is the same.
+    values = np.zeros((2, len(TUBE_LINE_LABELS)))
+    values[0, TUBE_LINE_LABELS.index("NGT - Normal")] = 1.0
+    values[1, TUBE_LINE_LABELS.index("NGT - Normal")] = 0.97
+    assert device_statuses(values)["NGT"] == ["Normal", "Normal"]
+
+
+def test_a_device_with_an_unknown_value_is_not_assessed() -> None:
+    row = _row()
+    row[TUBE_LINE_LABELS.index("ETT - Borderline")] = np.nan
+    statuses = device_statuses(row[None])
+    assert statuses["ETT"] == [NOT_ASSESSED]
+    assert statuses["NGT"] == ["absent"]
+
+
+def test_every_status_the_rule_gives_is_listed_for_its_device() -> None:
+    rng = np.random.default_rng(0)
+    statuses = device_statuses(rng.random((200, len(TUBE_LINE_LABELS))))
+    for device, values in statuses.items():
+        assert set(values) <= set(DEVICE_STATUSES[device])
+
+
+def test_chosen_threshold_maximises_f1_on_the_validation_labels() -> None:
+    # ETT - Abnormal: positives score 0.3 and 0.35, negatives 0.1 and 0.32. Cuts: >= 0.3 gives
+    # tp 2, fp 1 (F1 0.8); >= 0.35 gives tp 1, fp 0 (F1 0.667); >= 0.1 gives F1 0.667.
+    probabilities = np.full((4, len(TUBE_LINE_LABELS)), 0.5)
+    labels = np.full((4, len(TUBE_LINE_LABELS)), np.nan)
+    column = TUBE_LINE_LABELS.index("ETT - Abnormal")
+    probabilities[:, column] = [0.3, 0.35, 0.1, 0.32]
+    labels[:, column] = [1, 1, 0, 0]
+    # A label with only negatives keeps the default.
+    other = TUBE_LINE_LABELS.index("NGT - Normal")
+    labels[:, other] = 0
+    thresholds = choose_thresholds(probabilities, labels)
+    assert thresholds[column] == pytest.approx(0.3)
+    assert thresholds[other] == DEFAULT_THRESHOLD
+    assert len(thresholds) == len(TUBE_LINE_LABELS)
