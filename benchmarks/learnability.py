@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
+import yaml
 
 from cxr.cli import main as cxr
 from cxr.types import CHANGE_FINDINGS, change_column
@@ -74,7 +75,12 @@ def main() -> None:
     metrics = pd.read_csv(next(train.rglob("metrics.csv")))
     steps = int(metrics["step"].max()) + 1
     best = max((train / "checkpoints").glob("best*.ckpt"), key=lambda p: p.stat().st_mtime)
-    run("export", str(best), "-o", str(args.out / "model"))
+    # The data config the run trained on, so that export chooses thresholds on its val split.
+    data_config = yaml.safe_load((ROOT / "configs" / "data" / "phantom.yaml").read_text())
+    data_config.update(sources=[{"adapter": "phantom", "root": str(data / "train")}],
+                       cache_dir=str(args.out / "cache"))
+    (args.out / "data.yaml").write_text(yaml.safe_dump(data_config))
+    run("export", str(best), "-o", str(args.out / "model"), "--data", str(args.out / "data.yaml"))
     run(
         "generate", str(data / "heldout"), "--model", str(args.out / "model"), "-o", str(args.out / "reports"),
         "--prior-reports", str(data / "heldout" / "reports.jsonl"),  # indication and prior report

@@ -17,9 +17,9 @@ cxr synth "$out/data/heldout" --patients 24 --seed 2 --size 256
 echo "== 2/5 training (configs/experiment/demo.yaml)"
 cxr fit --config configs/experiment/demo.yaml
 
-echo "== 3/5 export the best checkpoint"
+echo "== 3/5 export the best checkpoint (tube/line thresholds chosen on the validation split)"
 best=$(ls -t "$out"/train/checkpoints/best*.ckpt | head -n 1)
-cxr export "$best" -o "$out/model"
+cxr export "$best" -o "$out/model" --data configs/data/phantom.yaml
 
 echo "== 4/5 reports for the held-out studies"
 # The reports file gives each study's indication and its prior study's report, as a RIS would.

@@ -2,20 +2,28 @@
 
 The LightningModule stores the model's JSON config and tokenizer files in every checkpoint
 (`report_model` entry), so a checkpoint alone rebuilds the model, whatever YAML trained it.
+Given the training data, export also chooses the tube/line thresholds on its validation split.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import torch
 
 from cxr.data.tokenizer import load_tokenizer
-from cxr.errors import InputError, require_option
+from cxr.errors import CxrError, InputError, require_option
 from cxr.models import ReportModel
+from cxr.tube_line import THRESHOLD_CRITERION, choose_thresholds
+from cxr.types import IMAGE_SLOTS, TUBE_LINE_LABELS
+
+if TYPE_CHECKING:
+    from cxr.data.datamodule import ReportDataModule
 
 log = logging.getLogger(__name__)
 
@@ -50,16 +58,78 @@ def model_from_checkpoint(checkpoint_path: Path) -> ReportModel:
     return model.eval()
 
 
-def export(checkpoint: Path, output: Path | None = None) -> int:
+def export(
+    checkpoint: Path,
+    output: Path | None = None,
+    data: Path | None = None,
+    device: str = "cpu",
+) -> int:
     """Write the model folder that `cxr generate --model` loads, from a training checkpoint.
+
+    With --data, the tube/line thresholds saved in the folder are chosen on that data's
+    validation split (see cxr.tube_line.THRESHOLD_CRITERION) and the choice is recorded in
+    tube_line_thresholds.json; without it the checkpoint's thresholds (0.5 unless configured)
+    are kept.
 
     Args:
         checkpoint: A .ckpt file written by `cxr fit`.
         output: Folder to write (-o): config.json, model.safetensors, tokenizer/.
+        data: The data YAML the model was trained with (e.g. configs/data/phantom.yaml); its
+            validation split chooses the tube/line thresholds.
+        device: Torch device that runs the validation split, e.g. cpu or cuda:0.
     """
     require_option(output, "-o/--output")
     assert output is not None
     model = model_from_checkpoint(checkpoint)
+    selection = None
+    if data is not None:
+        from cxr.data.commands import build_data_module
+
+        selection = select_thresholds(model, build_data_module(data), device)
+        model.heads_config.tube_line_thresholds = selection["thresholds"]
     model.save_pretrained(output)
+    if selection is not None:
+        selection["data"] = str(data)
+        path = output / THRESHOLDS_RECORD
+        path.write_text(json.dumps(selection, indent=2) + "\n", encoding="utf-8")
     log.info("exported %s to %s", checkpoint, output)
     return 0
+
+
+THRESHOLDS_RECORD = "tube_line_thresholds.json"
+
+
+@torch.inference_mode()
+def select_thresholds(
+    model: ReportModel, datamodule: ReportDataModule, device: str = "cpu"
+) -> dict[str, Any]:
+    """Tube/line thresholds chosen on the validation split, with how they were chosen."""
+    # The model's own tokenizer: the data module would otherwise train a new one.
+    datamodule.tokenizer = model.tokenizer
+    model = model.to(device).eval()
+    probabilities, labels = [], []
+    for batch in datamodule.val_dataloader():
+        tensors = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+        present = tensors["image_present"][:, IMAGE_SLOTS.index("frontal")]
+        tube_line, _ = model.predict_labels(tensors)
+        probabilities.append(tube_line[present].cpu().numpy())
+        labels.append(tensors["tube_line"][present].cpu().numpy())
+    if not probabilities:
+        raise CxrError("the validation split of --data is empty: no study to choose thresholds on")
+    scores, truth = np.concatenate(probabilities), np.concatenate(labels)
+    thresholds = choose_thresholds(scores, truth)
+    known = ~np.isnan(truth)
+    return {
+        "criterion": THRESHOLD_CRITERION,
+        "split": "val",
+        "studies": len(scores),
+        "thresholds": thresholds,
+        "per_label": {
+            label: {
+                "threshold": thresholds[column],
+                "positives": int((truth[known[:, column], column] > 0.5).sum()),
+                "negatives": int((truth[known[:, column], column] <= 0.5).sum()),
+            }
+            for column, label in enumerate(TUBE_LINE_LABELS)
+        },
+    }
