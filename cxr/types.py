@@ -96,6 +96,28 @@ def change_column(finding: str) -> str:
     return f"{finding}_progression"
 
 
+def is_missing(value: object) -> bool:
+    """True for what a table cell holds where nothing is known: None, a blank text, or a
+    scalar NaN (float or numpy NaN, NaT, pandas NA)."""
+    if value is None:
+        return True
+    if isinstance(value, str):
+        return not value.strip()
+    if np.ndim(value) != 0:
+        return False
+    try:
+        return bool(value != value)  # NaN and NaT are the values unequal to themselves
+    except TypeError:  # pandas NA has no truth value
+        return True
+
+
+def join_sections(findings: str | None, impression: str | None) -> str:
+    """Findings and impression as one plain text, a space between ("" when neither is known):
+    the text that is scored, and a prior report as the prompt shows it."""
+    parts = [part.strip() for part in (findings, impression) if part and part.strip()]
+    return " ".join(parts)
+
+
 @dataclass
 class StudyImages:
     """Paths (or cache keys) of the images a study brings; any may be missing."""
@@ -134,9 +156,8 @@ class Targets:
 
     @property
     def report(self) -> str | None:
-        """Findings and impression as one text, or None when neither is known."""
-        parts = [p for p in (self.findings, self.impression) if p]
-        return "\n".join(parts) if parts else None
+        """Findings and impression as one text (`join_sections`), or None when neither is known."""
+        return join_sections(self.findings, self.impression) or None
 
 
 @dataclass

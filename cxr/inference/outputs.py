@@ -16,6 +16,7 @@ from typing import Any
 
 import pandas as pd
 
+from cxr.jsonl import read_jsonl
 from cxr.tube_line import status_column
 from cxr.types import CHANGE_FINDINGS, NOT_ASSESSED, Change, change_column
 
@@ -94,10 +95,7 @@ class JsonlAppender:
             _repair_tail(path)
 
     def existing(self) -> list[dict[str, Any]]:
-        if not self.path.exists():
-            return []
-        with open(self.path, encoding="utf-8") as lines:
-            return [json.loads(line) for line in lines if line.strip()]
+        return read_jsonl(self.path) if self.path.exists() else []
 
     def append(self, records: Iterable[Mapping[str, Any]]) -> None:
         text = "".join(json.dumps(record, ensure_ascii=False) + "\n" for record in records)

@@ -14,7 +14,7 @@ import logging
 import os
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -25,6 +25,7 @@ from tqdm import tqdm
 
 from cxr.errors import InputError, UnreadableImage
 from cxr.io.dicom import DicomHeader, read_header, unusable_reason
+from cxr.jsonl import jsonl_records
 from cxr.types import ImageRole
 
 log = logging.getLogger(__name__)
@@ -161,14 +162,11 @@ def read_study_index(path: Path) -> list[IndexedStudy]:
     if not path.is_file():
         raise InputError(path, "study index not found")
     studies = []
-    with path.open(encoding="utf-8") as lines:
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            try:
-                studies.append(_study_from_json(json.loads(line)))
-            except (ValueError, KeyError, TypeError) as error:
-                raise InputError(path, f"line {number} is not a study record: {error}") from error
+    for number, record in jsonl_records(path):
+        try:
+            studies.append(_study_from_json(record))
+        except (ValueError, KeyError, TypeError) as error:
+            raise InputError(path, f"line {number} is not a study record: {error}") from error
     return studies
 
 
@@ -313,25 +311,31 @@ def _study_flags(headers: list[DicomHeader]) -> list[str]:
     return flags
 
 
-def link_priors(studies: list[IndexedStudy]) -> None:
-    """Sets each study's prior: the same patient's most recent strictly earlier study.
+def link_priors(
+    studies: Sequence[IndexedStudy],
+    order: Callable[[IndexedStudy], Any] = lambda study: study.study_datetime,
+) -> None:
+    """Sets each study's prior: the same patient's latest study whose `order` is strictly smaller.
 
-    Studies without a PatientID or a StudyDate neither get nor serve as priors.
+    The order is the study datetime unless given (a manifest may order by a follow-up number).
+    Studies without a patient, or whose order is None, neither get nor serve as priors; studies
+    of equal order are not each other's priors.
     """
-    by_patient: dict[str, list[IndexedStudy]] = defaultdict(list)
+    by_patient: dict[str, list[tuple[Any, IndexedStudy]]] = defaultdict(list)
     for study in studies:
         study.prior_study_id = None
-        if study.patient_id and study.study_datetime:
-            by_patient[study.patient_id].append(study)
+        key = order(study)
+        if study.patient_id and key is not None:
+            by_patient[study.patient_id].append((key, study))
     for timeline in by_patient.values():
-        timeline.sort(key=lambda study: (study.study_datetime, study.study_id))
-        latest_earlier: IndexedStudy | None = None
-        previous: IndexedStudy | None = None
-        for study in timeline:
-            if previous is not None and previous.study_datetime != study.study_datetime:
-                latest_earlier = previous  # same-time studies are not each other's priors
-            study.prior_study_id = latest_earlier.study_id if latest_earlier else None
-            previous = study
+        timeline.sort(key=lambda entry: (entry[0], entry[1].study_id))
+        latest_earlier: str | None = None
+        previous: tuple[Any, IndexedStudy] | None = None
+        for key, study in timeline:
+            if previous is not None and previous[0] != key:
+                latest_earlier = previous[1].study_id
+            study.prior_study_id = latest_earlier
+            previous = (key, study)
 
 
 def _study_order(study: IndexedStudy) -> tuple[Any, ...]:

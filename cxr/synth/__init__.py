@@ -2,12 +2,12 @@
 
 `synthesize(out_dir, patients, seed)` writes a folder; `sample_patient(seed, number)` gives
 the ground truth (`PatientTruth` / `StudyTruth`) without writing anything; `render_view`
-draws one image of a study; `read_labels` reads labels.csv back.
+draws one image of a study. `cxr.data.datasets.records.read_labels` reads labels.csv back.
 """
 
 from __future__ import annotations
 
-from cxr.synth.labels import LABEL_COLUMNS, label_row, read_labels
+from cxr.synth.labels import LABEL_COLUMNS, label_row
 from cxr.synth.phantom import render_view
 from cxr.synth.reports import Report, render_report
 from cxr.synth.sampling import SamplingOptions, patient_id, sample_patient
@@ -54,7 +54,6 @@ __all__ = [
     "View",
     "label_row",
     "patient_id",
-    "read_labels",
     "render_report",
     "render_view",
     "sample_patient",

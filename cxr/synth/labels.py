@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import pandas as pd
-
-from cxr.errors import InputError
 from cxr.synth.truth import StudyTruth
 from cxr.types import CHANGE_FINDINGS, TUBE_LINE_LABELS, change_column
 
@@ -29,16 +24,3 @@ def label_row(study: StudyTruth) -> dict[str, str | int]:
         row[column] = changes[finding].value if changes else ""
     row["findings"] = study.findings_text()
     return row
-
-
-def read_labels(path: Path) -> pd.DataFrame:
-    """Reads labels.csv: tube/line columns as int, change and findings columns as str ("" = none)."""
-    if not Path(path).is_file():
-        raise InputError(path, "labels file not found")
-    types: dict[str, type] = dict.fromkeys(TUBE_LINE_LABELS, int)
-    types.update(dict.fromkeys(("study_id", "patient_id", *CHANGE_COLUMNS, "findings"), str))
-    frame = pd.read_csv(path, dtype=types, keep_default_na=False)
-    missing = [c for c in LABEL_COLUMNS if c not in frame.columns]
-    if missing:
-        raise InputError(path, f"not a cxr labels file: missing columns {missing}")
-    return frame

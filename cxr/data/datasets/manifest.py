@@ -19,7 +19,6 @@ image, with these columns (only `study_id` is required; unknown columns are igno
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections.abc import Iterator, Mapping
@@ -33,10 +32,10 @@ from cxr.data.datasets.mimic_cxr import view_role
 from cxr.data.datasets.records import read_labels, read_reports, studies_from_index
 from cxr.data.datasets.sections import split_sections
 from cxr.data.datasets.tables import existing
-from cxr.data.datasets.timeline import link_priors_in_order
 from cxr.errors import InputError
 from cxr.io import IndexedImage, IndexedStudy, read_study_index
-from cxr.io.studies import pick_frontal, pick_lateral
+from cxr.io.studies import link_priors, pick_frontal, pick_lateral
+from cxr.jsonl import jsonl_records, read_jsonl
 from cxr.types import ImageRole, Study
 
 log = logging.getLogger(__name__)
@@ -48,15 +47,11 @@ def is_study_index(path: Path) -> bool:
     """True for a `cxr index` output: JSON lines whose records carry `images` and `flags`."""
     if path.suffix.lower() not in (".jsonl", ".json"):
         return False
-    with open(path, encoding="utf-8") as lines:
-        for line in lines:
-            if line.strip():
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError:
-                    return False
-                return isinstance(record, dict) and {"images", "flags"} <= record.keys()
-    return False
+    try:
+        _, record = next(jsonl_records(path), (0, {}))
+    except InputError:
+        return False
+    return {"images", "flags"} <= record.keys()
 
 
 def read_user_table(path: Path) -> pd.DataFrame:
@@ -65,14 +60,14 @@ def read_user_table(path: Path) -> pd.DataFrame:
     Raises:
         InputError: unreadable, or without a study_id column.
     """
-    try:
-        if path.suffix.lower() in (".jsonl", ".json"):
-            table = pd.read_json(path, lines=True, dtype=False)
-            table = table.astype(object).where(table.notna(), "").astype(str)
-        else:
+    if path.suffix.lower() in (".jsonl", ".json"):
+        table = pd.DataFrame(read_jsonl(path))
+        table = table.astype(object).where(table.notna(), "").astype(str)
+    else:
+        try:
             table = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (OSError, ValueError, pd.errors.ParserError) as error:
-        raise InputError(path, f"cannot read manifest: {error}") from error
+        except (OSError, ValueError, pd.errors.ParserError) as error:
+            raise InputError(path, f"cannot read manifest: {error}") from error
     if "study_id" not in table.columns:
         raise InputError(path, f"manifest has no study_id column; found {list(table.columns)}")
     return table
@@ -211,13 +206,13 @@ class ManifestDataset:
             for study in indexed:
                 study.prior_study_id = rows[study.study_id][0]["prior_study_id"] or None
         elif "study_datetime" in columns:
-            link_priors_in_order(indexed, lambda study: study.study_datetime)
+            link_priors(indexed, lambda study: study.study_datetime)
         elif "sequence" in columns:
             sequences = {
                 study_id: _sequence(entries[0].get("sequence", ""), self.root, study_id)
                 for study_id, entries in rows.items()
             }
-            link_priors_in_order(indexed, lambda study: sequences[study.study_id])
+            link_priors(indexed, lambda study: sequences[study.study_id])
 
 
 def _sequence(text: str, path: Path, study_id: str) -> int | None:

@@ -7,8 +7,6 @@ keyed by `study_id`, give the text and the targets. Anything missing stays unkno
 
 from __future__ import annotations
 
-import json
-import math
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -17,6 +15,7 @@ import pandas as pd
 
 from cxr.errors import InputError
 from cxr.io import IndexedStudy
+from cxr.jsonl import jsonl_records
 from cxr.types import (
     CHANGE_FINDINGS,
     CHANGE_UNKNOWN,
@@ -27,21 +26,18 @@ from cxr.types import (
     StudyImages,
     Targets,
     change_column,
+    is_missing,
+    join_sections,
 )
 
 
 def read_reports(path: Path) -> dict[str, dict[str, Any]]:
     """Rows of a reports JSONL file keyed by `study_id`."""
     reports: dict[str, dict[str, Any]] = {}
-    with open(path, encoding="utf-8") as lines:
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-                reports[str(row["study_id"])] = row
-            except (json.JSONDecodeError, KeyError, TypeError) as error:
-                raise InputError(path, f"line {number} is not a report row with a study_id: {error}") from error
+    for number, row in jsonl_records(path):
+        if "study_id" not in row:
+            raise InputError(path, f"line {number} is not a report row: it has no study_id")
+        reports[str(row["study_id"])] = row
     return reports
 
 
@@ -56,10 +52,6 @@ def read_labels(path: Path) -> dict[str, dict[str, Any]]:
     return {str(row["study_id"]): {str(k): v for k, v in row.items()} for row in table.to_dict(orient="records")}
 
 
-def _known(value: Any) -> bool:
-    return value is not None and not (isinstance(value, float) and math.isnan(value)) and value != ""
-
-
 def targets_from_rows(report: Mapping[str, Any] | None, labels: Mapping[str, Any] | None) -> Targets:
     """Targets from one report row and one labels row; absent columns stay unknown."""
     targets = Targets()
@@ -68,20 +60,17 @@ def targets_from_rows(report: Mapping[str, Any] | None, labels: Mapping[str, Any
         targets.impression = report.get("impression") or None
     if labels:
         for i, column in enumerate(TUBE_LINE_LABELS):
-            if _known(labels.get(column)):
+            if not is_missing(labels.get(column)):
                 targets.tube_line[i] = float(labels[column])
         for i, finding in enumerate(CHANGE_FINDINGS):
             value = labels.get(change_column(finding))
-            targets.change[i] = Change.parse(str(value)).index if _known(value) else CHANGE_UNKNOWN
+            targets.change[i] = Change.parse(str(value)).index if not is_missing(value) else CHANGE_UNKNOWN
     return targets
 
 
 def report_text(report: Mapping[str, Any] | None) -> str:
-    """A prior study's report as the prompt shows it."""
-    if not report:
-        return ""
-    parts = [report.get("findings") or "", report.get("impression") or ""]
-    return " ".join(part for part in parts if part)
+    """A prior study's report row as the prompt shows it."""
+    return join_sections(report.get("findings"), report.get("impression")) if report else ""
 
 
 def studies_from_index(
