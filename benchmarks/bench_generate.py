@@ -23,12 +23,14 @@ import time
 from pathlib import Path
 
 import torch
+from transformers import GenerationConfig
 
 from cxr.data.datasets import PhantomDataset
 from cxr.data.reports import join_report
 from cxr.data.tokenizer import train_report_tokenizer
-from cxr.inference import GenerationOptions, ReportGenerator
+from cxr.inference import ReportGenerator
 from cxr.models import ConnectorConfig, DecoderConfig, EncoderConfig, HeadsConfig, ReportModel
+from cxr.models.report_model import default_generation_config
 from cxr.synth import synthesize
 from cxr.types import Study
 
@@ -54,8 +56,8 @@ def demo_model(studies: list[Study], folder: Path) -> Path:
     return model.save_pretrained(folder / "model")
 
 
-def studies_per_second(model_dir: Path, studies: list[Study], batch_size: int, options: GenerationOptions) -> float:
-    generator = ReportGenerator(model_dir, batch_size=batch_size, options=options)
+def studies_per_second(model_dir: Path, studies: list[Study], batch_size: int, decoding: GenerationConfig) -> float:
+    generator = ReportGenerator(model_dir, batch_size=batch_size, generation_config=decoding)
     started = time.perf_counter()
     done = sum(1 for _ in generator.generate(studies))
     return done / (time.perf_counter() - started)
@@ -74,7 +76,7 @@ def peak_rss_mb(folder: Path, model_dir: Path, output: Path, max_new_tokens: int
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a smoke run of a few seconds")
-    parser.add_argument("--max-new-tokens", type=int, default=160)
+    parser.add_argument("--max-new-tokens", type=int, default=default_generation_config().max_new_tokens)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     small, large, timed = (6, 12, 8) if args.quick else (40, 190, 48)
@@ -91,12 +93,12 @@ def main() -> None:
 
         print(f"phantom studies: small folder {len(small_studies)}, large folder {len(large_studies)}; "
               f"timed sample {len(sample)}, {tokens} new tokens")
-        greedy = GenerationOptions(max_new_tokens=tokens)
-        baseline = studies_per_second(model_dir, sample, 1, GenerationOptions(max_new_tokens=tokens, use_cache=False))
+        greedy = GenerationConfig(max_new_tokens=tokens)
+        baseline = studies_per_second(model_dir, sample, 1, GenerationConfig(max_new_tokens=tokens, use_cache=False))
         batched = studies_per_second(model_dir, sample, 16, greedy)
         print(f"1. batch 1, no KV cache: {baseline:.2f} studies/s | batch 16 + KV cache: {batched:.2f} studies/s "
               f"-> {batched / baseline:.1f}x (goal >= 5x)")
-        beam = studies_per_second(model_dir, sample, 16, GenerationOptions(max_new_tokens=tokens, num_beams=3))
+        beam = studies_per_second(model_dir, sample, 16, GenerationConfig(max_new_tokens=tokens, num_beams=3))
         print(f"2. greedy: {batched:.2f} studies/s | beam 3: {beam:.2f} studies/s -> beam takes {batched / beam:.1f}x the time")
         rss_small = peak_rss_mb(root / "small", model_dir, root / "out-small", tokens)
         rss_large = peak_rss_mb(root / "large", model_dir, root / "out-large", tokens)

@@ -77,11 +77,11 @@ def device_statuses(
         # Uncalled labels cannot win; argmax takes the first of equal values (most severe).
         best = np.argmax(np.where(called, rows, -np.inf), axis=1)
         names = DEVICE_STATUSES[device]
+        unknown = np.asarray(np.isnan(rows).any(axis=1))
+        any_called = np.asarray(called.any(axis=1))
         statuses[device] = [
-            NOT_ASSESSED if unknown else names[choice] if any_called else ABSENT
-            for unknown, any_called, choice in zip(
-                np.isnan(rows).any(axis=1), called.any(axis=1), best, strict=True
-            )
+            NOT_ASSESSED if unknown[row] else names[best[row]] if any_called[row] else ABSENT
+            for row in range(len(values))
         ]
     return statuses
 

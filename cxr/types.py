@@ -103,7 +103,7 @@ def is_missing(value: object) -> bool:
         return True
     if isinstance(value, str):
         return not value.strip()
-    if np.ndim(value) != 0:
+    if np.ndim(value) != 0:  # type: ignore[arg-type]
         return False
     try:
         return bool(value != value)  # NaN and NaT are the values unequal to themselves

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cxr.inference.generator import GenerationOptions, ReportGenerator
+from cxr.inference.generator import ReportGenerator
 from cxr.inference.outputs import ErrorRecord, Prediction
 
-__all__ = ["ErrorRecord", "GenerationOptions", "Prediction", "ReportGenerator"]
+__all__ = ["ErrorRecord", "Prediction", "ReportGenerator"]

@@ -13,10 +13,11 @@ from dataclasses import replace
 from pathlib import Path
 
 from tqdm import tqdm
+from transformers import GenerationConfig
 
 from cxr.data.datasets.records import read_reports, studies_from_index
 from cxr.errors import CxrError, require_option
-from cxr.inference.generator import GenerationOptions, ReportGenerator
+from cxr.inference.generator import ReportGenerator
 from cxr.inference.outputs import ErrorRecord, JsonlAppender, Prediction, error_row, write_csv
 from cxr.io import IndexedStudy, index_folder
 from cxr.types import Study
@@ -90,11 +91,13 @@ def generate(
     model: Path | None = None,
     output: Path | None = None,
     batch_size: int = 8,
-    num_beams: int = 1,
-    temperature: float = 0.0,
-    top_p: float = 1.0,
-    max_new_tokens: int = 160,
-    repetition_penalty: float = 1.0,
+    max_new_tokens: int | None = None,
+    num_beams: int | None = None,
+    do_sample: bool | None = None,
+    temperature: float | None = None,
+    top_p: float | None = None,
+    top_k: int | None = None,
+    repetition_penalty: float | None = None,
     device: str = "cpu",
     seed: int = 0,
     workers: int = 2,
@@ -110,18 +113,28 @@ def generate(
     reports.csv and errors.jsonl into the output folder (and DICOM SR files with --sr).
     Rerunning with the same output folder skips the studies already reported.
 
+    Decoding follows the model folder's generation_config.json (a Hugging Face
+    GenerationConfig; greedy by default); each decoding option given replaces that one field.
+
     Args:
         dicom_dir: Folder of DICOM files, searched recursively.
         model: Model folder written by `cxr export` (or ReportModel.save_pretrained).
         output: Output folder (-o).
         batch_size: Studies per forward pass.
-        num_beams: Beam width; 1 is greedy.
-        temperature: Sampling temperature; 0 decodes deterministically.
-        top_p: Nucleus sampling mass when sampling.
-        max_new_tokens: Longest report generated, in tokens.
-        repetition_penalty: Hugging Face repetition penalty; 1.0 is none.
+        max_new_tokens: Longest report generated, in tokens (default: the model folder's).
+        num_beams: Beam width; 1 is greedy, or plain sampling with --do-sample true
+            (default: the model folder's).
+        do_sample: Hugging Face's `do_sample`, given as a value: --do-sample true samples
+            (with --temperature, --top-p, --top-k), false decodes deterministically, greedy or
+            by beam search (default: the model folder's; false in a folder cxr wrote).
+        temperature: Sampling temperature; used only when sampling (default: the model folder's).
+        top_p: Nucleus sampling mass; used only when sampling (default: the model folder's).
+        top_k: Sample from the k likeliest tokens; used only when sampling (default: the model
+            folder's, or Hugging Face's 50).
+        repetition_penalty: Hugging Face repetition penalty; 1.0 is none (default: the model
+            folder's).
         device: Torch device, e.g. cpu or cuda:0.
-        seed: Seed of sampling.
+        seed: Seed of sampling, set before every batch.
         workers: Processes that read headers and decode images.
         cache_dir: Preprocessed-image cache folder to use and fill.
         prior_reports: JSONL of reports keyed by study_id (indication, technique, comparison,
@@ -141,6 +154,19 @@ def generate(
         raise CxrError(
             f"--pseudonymize needs a secret key in the environment variable {PSEUDONYM_KEY_ENV}"
         )
+    # Before indexing, so that a bad model folder or option fails at once. An option left out
+    # is None, which a GenerationConfig treats as unset: the folder's value stays.
+    given = _generation_config(
+        max_new_tokens=max_new_tokens,
+        num_beams=num_beams,
+        do_sample=do_sample,
+        temperature=temperature,
+        top_p=top_p,
+        top_k=top_k,
+        repetition_penalty=repetition_penalty,
+    )
+    generator = ReportGenerator(model, device, batch_size, workers, cache_dir, given, seed)
+    log.info("decoding with %s", _decoding_summary(generator.generation_config))
     output.mkdir(parents=True, exist_ok=True)
     outputs = _Outputs(output, sr, key if pseudonymize else None)
     index = index_folder(dicom_dir, workers=workers)
@@ -155,10 +181,6 @@ def generate(
     already = len(studies) - len(todo) - len(unusable)
     log.info("%d studies: %d already reported, %d to do", len(studies), already, len(todo))
 
-    options = GenerationOptions(
-        max_new_tokens, num_beams, temperature, top_p, repetition_penalty, seed=seed
-    )
-    generator = ReportGenerator(model, device, batch_size, workers, cache_dir, options)
     reported, failed = 0, len(unusable)
     with tqdm(total=len(todo), unit="study", desc="generate", disable=None) as progress:
         for batch in generator.generate_batches(todo):
@@ -175,6 +197,24 @@ def generate(
         output,
     )
     return _exit_code(reported + already, failed + len(index.skipped), strict)
+
+
+def _generation_config(**options: object) -> GenerationConfig:
+    try:
+        return GenerationConfig(**options)
+    except ValueError as error:  # a value Hugging Face rejects, e.g. --max-new-tokens 0
+        raise CxrError(f"decoding option: {error}") from error
+
+
+def _decoding_summary(generation_config: GenerationConfig) -> str:
+    """The decoding settings that are set, without the tokenizer's token ids."""
+    settings = generation_config.to_diff_dict()
+    hidden = {"pad_token_id", "eos_token_id", "bos_token_id", "transformers_version"}
+    return ", ".join(
+        f"{name}={value}"
+        for name, value in sorted(settings.items())
+        if name not in hidden and not name.startswith("_")
+    )
 
 
 class _Outputs:

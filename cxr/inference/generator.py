@@ -6,17 +6,17 @@ import hashlib
 import logging
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch.utils.data import DataLoader
+from transformers import GenerationConfig
 
 from cxr.data.collate import ReportCollator
 from cxr.data.dataset import ImageLoader, StudyDataset
 from cxr.data.reports import split_report
-from cxr.errors import InputError
+from cxr.errors import CxrError, InputError
 from cxr.inference.outputs import ErrorRecord, Prediction
 from cxr.models import ReportModel
 from cxr.tube_line import study_statuses
@@ -24,41 +24,7 @@ from cxr.types import CHANGE_FINDINGS, IMAGE_SLOTS, TUBE_LINE_LABELS, Change, St
 
 log = logging.getLogger(__name__)
 
-
-@dataclass
-class GenerationOptions:
-    """How report text is decoded.
-
-    Args:
-        max_new_tokens: Longest report generated, in tokens.
-        num_beams: Beam width; 1 is greedy (or sampling with `temperature`).
-        temperature: Sampling temperature; 0 decodes deterministically (greedy or beam).
-        top_p: Nucleus sampling mass when sampling.
-        repetition_penalty: Hugging Face repetition penalty; 1.0 is none.
-        use_cache: Reuse the decoder's key/value cache between steps.
-        seed: Seed of sampling.
-    """
-
-    max_new_tokens: int = 160
-    num_beams: int = 1
-    temperature: float = 0.0
-    top_p: float = 1.0
-    repetition_penalty: float = 1.0
-    use_cache: bool = True
-    seed: int = 0
-
-    def hf_kwargs(self) -> dict[str, Any]:
-        sampling = self.temperature > 0
-        kwargs: dict[str, Any] = {
-            "max_new_tokens": self.max_new_tokens,
-            "num_beams": self.num_beams,
-            "do_sample": sampling,
-            "repetition_penalty": self.repetition_penalty,
-            "use_cache": self.use_cache,
-        }
-        if sampling:
-            kwargs.update(temperature=self.temperature, top_p=self.top_p)
-        return kwargs
+_FRONTAL = IMAGE_SLOTS.index("frontal")
 
 
 def model_fingerprint(model_dir: Path) -> str:
@@ -80,7 +46,14 @@ class ReportGenerator:
         batch_size: Studies per forward pass.
         num_workers: DataLoader processes that decode and preprocess images.
         cache_dir: Preprocessed-image cache shared with training; none decodes every time.
-        options: Decoding options.
+        generation_config: Decoding settings. The fields it sets replace the model folder's
+            (its generation_config.json); those it leaves unset (None) keep them. None
+            decodes exactly as the folder says.
+        seed: Seed of sampling, set before every batch.
+
+    Raises:
+        CxrError: The resolved decoding settings contradict each other (e.g. a temperature
+            without `do_sample`, which Hugging Face would silently ignore).
     """
 
     def __init__(
@@ -90,7 +63,8 @@ class ReportGenerator:
         batch_size: int = 8,
         num_workers: int = 0,
         cache_dir: Path | None = None,
-        options: GenerationOptions | None = None,
+        generation_config: GenerationConfig | None = None,
+        seed: int = 0,
     ) -> None:
         model_dir = Path(model_dir)
         if not (model_dir / "config.json").is_file():
@@ -102,7 +76,9 @@ class ReportGenerator:
         self.model_name = model_fingerprint(model_dir)
         self.batch_size = batch_size
         self.num_workers = num_workers
-        self.options = options or GenerationOptions()
+        self.generation_config = self.model.resolve_generation_config(generation_config)
+        _refuse_ignored_settings(self.generation_config, model_dir)
+        self.seed = seed
         self.load_image = ImageLoader(self.model.encoder_config.image_size, cache_dir)
         self.collate = ReportCollator(self.model.tokenizer)
         self.thresholds = self.model.tube_line_thresholds.numpy()
@@ -126,7 +102,7 @@ class ReportGenerator:
         )
         for batch in loader:
             results: list[Prediction | ErrorRecord] = list(self._errors(batch))
-            usable = batch["image_present"][:, 0]
+            usable = batch["image_present"][:, _FRONTAL]
             if bool(usable.any()):
                 results.extend(self.generate_batch(_select(batch, usable), by_id))
             yield results
@@ -138,7 +114,7 @@ class ReportGenerator:
         ):
             for error in errors:
                 yield ErrorRecord(reason=error, study_id=study_id)
-            if not bool(present[0]):
+            if not bool(present[_FRONTAL]):
                 yield ErrorRecord(reason="no readable frontal image", study_id=study_id)
 
     @torch.inference_mode()
@@ -148,10 +124,10 @@ class ReportGenerator:
         tensors = {
             k: v.to(self.device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()
         }
-        torch.manual_seed(self.options.seed)
+        torch.manual_seed(self.seed)
         # The images are encoded once, for both the report and the label heads.
         slot_tokens = self.model.encode_images(tensors["images"], tensors["image_present"])
-        texts = self.model.generate(tensors, **self.options.hf_kwargs(), slot_tokens=slot_tokens)
+        texts = self.model.generate(tensors, self.generation_config, slot_tokens)
         tube_line, change = self.model.predict_labels(tensors, slot_tokens)
         per_study = (time.perf_counter() - started) / len(texts)
         present = batch["image_present"].tolist()
@@ -199,6 +175,17 @@ class ReportGenerator:
             model=self.model_name,
             seconds=seconds,
         )
+
+
+def _refuse_ignored_settings(generation_config: GenerationConfig, model_dir: Path) -> None:
+    """Raises a CxrError when a setting would be ignored: Hugging Face only logs a warning."""
+    try:
+        generation_config.validate(strict=True)
+    except ValueError as error:
+        raise CxrError(
+            f"decoding settings (the options given, over {model_dir}/generation_config.json) "
+            f"contradict each other: {error}"
+        ) from error
 
 
 def _select(batch: dict[str, Any], rows: torch.Tensor) -> dict[str, Any]:

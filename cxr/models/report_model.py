@@ -9,13 +9,17 @@ Data flow for one batch (see `cxr.data` for how batches are made):
       -> TextDecoder: [prompt][visual][report] (causal_lm) or cross-attention baseline
     TubeLineHead reads the frontal slot's tokens; ChangeHead the frontal and prior slots'.
 
-`save_pretrained` writes config.json + model.safetensors + tokenizer/; `from_pretrained`
-rebuilds the architecture from config.json alone (no pretrained paths are needed any
-more) and loads the weights with safetensors, so loading never unpickles.
+`save_pretrained` writes config.json + generation_config.json + model.safetensors +
+tokenizer/; `from_pretrained` rebuilds the architecture from config.json alone (no pretrained
+paths are needed any more) and loads the weights with safetensors, so loading never unpickles.
+generation_config.json holds the model's decoding defaults (a Hugging Face `GenerationConfig`,
+starting from `default_generation_config()`); a folder written before it existed decodes with
+those defaults.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 from dataclasses import asdict, dataclass, fields, is_dataclass, replace
@@ -28,6 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from transformers import GenerationConfig
+from transformers.utils import GENERATION_CONFIG_NAME
 
 from cxr.data.tokenizer import load_tokenizer
 from cxr.errors import InputError
@@ -48,6 +53,7 @@ log = logging.getLogger(__name__)
 Batch = dict[str, torch.Tensor]
 
 CONFIG_FILE = "config.json"
+GENERATION_CONFIG_FILE = GENERATION_CONFIG_NAME
 WEIGHTS_FILE = "model.safetensors"
 TOKENIZER_DIR = "tokenizer"
 FORMAT = "cxr-report-model"
@@ -55,6 +61,24 @@ FORMAT_VERSION = 1
 
 _FRONTAL = IMAGE_SLOTS.index("frontal")
 _PRIOR = IMAGE_SLOTS.index("prior_frontal")
+
+
+def default_generation_config() -> GenerationConfig:
+    """The decoding defaults of a report model: greedy, at most 160 new tokens, KV cache on.
+
+    The one place these are decided: a new model starts with them, `save_pretrained` writes
+    them to generation_config.json, and a folder without that file decodes with them.
+    Sampling settings are neutral (temperature and top_p 1.0) until `do_sample` is true.
+    """
+    return GenerationConfig(
+        max_new_tokens=160,
+        do_sample=False,
+        num_beams=1,
+        temperature=1.0,
+        top_p=1.0,
+        repetition_penalty=1.0,
+        use_cache=True,
+    )
 
 
 @dataclass
@@ -87,6 +111,11 @@ class ReportModel(nn.Module):
         heads: Tube/line and change head settings.
         tokenizer: The report tokenizer (a Hugging Face tokenizer with pad and eos tokens);
             injected by the caller, it is saved with the model.
+
+    Attributes:
+        generation_config: The decoding defaults that `generate` uses for every field a caller
+            leaves unset; saved as generation_config.json. Starts as
+            `default_generation_config()`.
     """
 
     def __init__(
@@ -109,6 +138,7 @@ class ReportModel(nn.Module):
         if len(self.heads_config.tube_line_thresholds) != len(TUBE_LINE_LABELS):
             raise ValueError(f"heads.tube_line_thresholds needs {len(TUBE_LINE_LABELS)} values")
         self.tokenizer = tokenizer
+        self.generation_config = default_generation_config()
         self.image_encoder = ImageEncoder(self.encoder_config)
         self.text_decoder = build_decoder(self.decoder_config, tokenizer)
         feature_dim = self.image_encoder.feature_dim
@@ -228,19 +258,16 @@ class ReportModel(nn.Module):
     def generate_ids(
         self,
         batch: Batch,
-        max_new_tokens: int = 128,
-        num_beams: int = 1,
-        do_sample: bool = False,
-        temperature: float = 1.0,
-        top_p: float = 1.0,
-        repetition_penalty: float = 1.0,
-        use_cache: bool = True,
+        generation_config: GenerationConfig | None = None,
         slot_tokens: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Generated report token ids [B, n] (padded with the pad token after eos).
 
-        `slot_tokens` (from `encode_images`) saves encoding the images again.
+        `generation_config` is resolved by `resolve_generation_config`: None decodes with the
+        model's own defaults. `slot_tokens` (from `encode_images`) saves encoding the images
+        again.
         """
+        resolved = self.resolve_generation_config(generation_config)
         was_training = self.training
         self.eval()
         try:
@@ -248,17 +275,8 @@ class ReportModel(nn.Module):
                 slot_tokens = self.encode_images(batch["images"], batch["image_present"])
             visual = self.visual_tokens(slot_tokens)
             prompt_ids, prompt_mask = _trim_left_padding(batch["prompt_ids"], batch["prompt_mask"])
-            generation_config = self._generation_config(
-                max_new_tokens,
-                num_beams,
-                do_sample,
-                temperature,
-                top_p,
-                repetition_penalty,
-                use_cache,
-            )
             return self.text_decoder.generate_ids(
-                self.text_decoder.embed(prompt_ids), prompt_mask, visual, generation_config
+                self.text_decoder.embed(prompt_ids), prompt_mask, visual, resolved
             )
         finally:
             self.train(was_training)
@@ -266,56 +284,42 @@ class ReportModel(nn.Module):
     def generate(
         self,
         batch: Batch,
-        max_new_tokens: int = 128,
-        num_beams: int = 1,
-        do_sample: bool = False,
-        temperature: float = 1.0,
-        top_p: float = 1.0,
-        repetition_penalty: float = 1.0,
-        use_cache: bool = True,
+        generation_config: GenerationConfig | None = None,
         slot_tokens: torch.Tensor | None = None,
     ) -> list[str]:
-        """Report texts of a batch: greedy by default, beam search or sampling by option.
+        """Report texts of a batch, decoded as `generation_config` says (see `generate_ids`).
 
-        A study's greedy report does not depend on which other studies share the batch.
-        `slot_tokens` (from `encode_images`) saves encoding the images again.
+        With the default settings decoding is greedy, and a study's report does not depend on
+        which other studies share the batch.
         """
-        token_ids = self.generate_ids(
-            batch,
-            max_new_tokens,
-            num_beams,
-            do_sample,
-            temperature,
-            top_p,
-            repetition_penalty,
-            use_cache,
-            slot_tokens,
-        )
+        token_ids = self.generate_ids(batch, generation_config, slot_tokens)
         texts = self.tokenizer.batch_decode(token_ids, skip_special_tokens=True)
         return [text.strip() for text in texts]
 
-    def _generation_config(
-        self,
-        max_new_tokens: int,
-        num_beams: int,
-        do_sample: bool,
-        temperature: float,
-        top_p: float,
-        repetition_penalty: float,
-        use_cache: bool,
+    def resolve_generation_config(
+        self, generation_config: GenerationConfig | None = None
     ) -> GenerationConfig:
-        sampling = {"temperature": temperature, "top_p": top_p} if do_sample else {}
-        return GenerationConfig(
-            max_new_tokens=max_new_tokens,
-            num_beams=num_beams,
-            do_sample=do_sample,
-            repetition_penalty=repetition_penalty,
-            use_cache=use_cache,
+        """The complete decoding settings `generate` uses for `generation_config`.
+
+        The fields `generation_config` sets replace the model's own (`self.generation_config`);
+        the fields it leaves unset (None) keep them, as Hugging Face `generate` does with a
+        model's generation_config.json. The pad, eos and bos token ids are always the
+        tokenizer's: they are facts of the vocabulary, not decoding options.
+        """
+        resolved = copy.deepcopy(self.generation_config)
+        if generation_config is not None:
+            given = {
+                name: value
+                for name, value in generation_config.to_diff_dict().items()
+                if name != "transformers_version" and not name.startswith("_")
+            }
+            resolved.update(**given)
+        resolved.update(
             pad_token_id=self.tokenizer.pad_token_id,
             eos_token_id=self.tokenizer.eos_token_id,
             bos_token_id=self.tokenizer.bos_token_id,
-            **sampling,
         )
+        return resolved
 
     # ------------------------------------------------------------ persistence
 
@@ -346,10 +350,15 @@ class ReportModel(nn.Module):
         }
 
     def save_pretrained(self, directory: str | Path) -> Path:
-        """Writes config.json, model.safetensors and tokenizer/ into `directory`."""
+        """Writes config.json, generation_config.json, model.safetensors and tokenizer/.
+
+        Hugging Face refuses to write a generation config whose settings contradict each
+        other (e.g. a temperature without `do_sample`), so a saved folder decodes as it says.
+        """
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         (directory / CONFIG_FILE).write_text(json.dumps(self.config_dict(), indent=2) + "\n")
+        self.generation_config.save_pretrained(directory)
         safetensors.torch.save_model(self, str(directory / WEIGHTS_FILE))
         self.tokenizer.save_pretrained(str(directory / TOKENIZER_DIR))
         log.info("model saved to %s", directory)
@@ -375,7 +384,11 @@ class ReportModel(nn.Module):
     def from_pretrained(
         cls, directory: str | Path, device: str | torch.device = "cpu"
     ) -> ReportModel:
-        """Loads a `save_pretrained` directory (never unpickles); the model is in eval mode."""
+        """Loads a `save_pretrained` directory (never unpickles); the model is in eval mode.
+
+        A directory without generation_config.json (written before models had one) gets
+        `default_generation_config()`.
+        """
         directory = Path(directory)
         config_path = directory / CONFIG_FILE
         if not config_path.is_file():
@@ -386,7 +399,19 @@ class ReportModel(nn.Module):
         if not weights_path.is_file():
             raise InputError(directory, f"no {WEIGHTS_FILE}")
         safetensors.torch.load_model(model, str(weights_path), strict=True, device=str(device))
+        if (directory / GENERATION_CONFIG_FILE).is_file():
+            model.generation_config = _load_generation_config(directory)
+        else:
+            log.info("%s has no %s: default decoding settings", directory, GENERATION_CONFIG_FILE)
         return model.to(device).eval()
+
+
+def _load_generation_config(directory: Path) -> GenerationConfig:
+    try:
+        return GenerationConfig.from_pretrained(directory, local_files_only=True)
+    except (OSError, ValueError) as error:
+        # OSError: not JSON; ValueError: a value Hugging Face rejects (e.g. max_new_tokens 0).
+        raise InputError(directory / GENERATION_CONFIG_FILE, str(error)) from error
 
 
 def _trim_left_padding(ids: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -18,24 +18,27 @@ import highdicom as hd
 import pandas as pd
 import pydicom
 import pytest
+import torch
 from pydicom import Dataset
 from pydicom.uid import ComprehensiveSRStorage, generate_uid
+from transformers import GenerationConfig
 
 from cxr.cli import main
 from cxr.data.datasets.records import report_text
 from cxr.data.reports import build_prompt
 from cxr.errors import InputError
 from cxr.inference.commands import PSEUDONYM_KEY_ENV, pseudonym
-from cxr.inference.generator import GenerationOptions, ReportGenerator
-from cxr.inference.outputs import ErrorRecord, Prediction
+from cxr.inference.generator import ReportGenerator
+from cxr.inference.outputs import ErrorRecord, Prediction, change_probability_column
+from cxr.models import ReportModel
 from cxr.synth import synthesize
-from cxr.types import CHANGE_FINDINGS, Study, StudyImages, change_column
+from cxr.types import CHANGE_FINDINGS, NOT_ASSESSED, Change, Study, StudyImages, change_column
 
 if TYPE_CHECKING:
     from conftest import CrWriter, GenerateRunner
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-CHANGE_CALLS = {"improving", "stable", "worsening"}
+CHANGE_CALLS = {change.value for change in Change}
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
@@ -152,7 +155,7 @@ def test_mixed_folder_reports_good_studies_once_and_names_every_bad_input_strict
     assert "lateral_image" not in by_id[partly]
     assert by_id[new.StudyInstanceUID]["prior_study_id"] is None
     assert "prior_frontal_image" not in by_id[new.StudyInstanceUID]
-    assert by_id[new.StudyInstanceUID][change_column("edema")] == ""
+    assert by_id[new.StudyInstanceUID][change_column("edema")] == NOT_ASSESSED
 
     errors = read_jsonl(output / "errors.jsonl")
     by_file = reasons_by_file(errors)
@@ -324,18 +327,18 @@ def test_change_is_assessed_only_when_the_prior_is_in_the_folder(
         assert row["prior_study_id"] == prior
         for finding in CHANGE_FINDINGS:
             column = change_column(finding)
-            probs = [row[f"{column}_prob_{name}"] for name in ("improving", "stable", "worsening")]
+            probs = [row[change_probability_column(finding, change)] for change in Change]
             if prior:
                 assert row[column] in CHANGE_CALLS
                 assert sum(probs) == pytest.approx(1.0, abs=1e-4)
                 assert row["prior_frontal_image"]
             else:
-                assert row[column] == "" and probs == [None, None, None]
+                assert row[column] == NOT_ASSESSED and probs == [None, None, None]
                 assert "prior_frontal_image" not in row
     csv = pd.read_csv(phantom_run.output / "reports.csv", dtype={"study_id": str})
     no_prior = csv[csv["prior_study_id"].isna()]
     assert len(no_prior) == len(rows) - len(with_prior)
-    assert no_prior[change_column("edema")].isna().all()
+    assert (no_prior[change_column("edema")] == NOT_ASSESSED).all()
 
 
 def test_prior_reports_are_put_into_the_prompt(phantom_run: PhantomRun, phantom_dir: Path) -> None:
@@ -451,7 +454,7 @@ def test_report_generator_yields_in_input_order_with_an_error_for_an_unreadable_
     ]
     missing = Study(study_id="gone", patient_id="P", images=StudyImages(frontal="/no/such.dcm"))
     generator = ReportGenerator(
-        model_dir, batch_size=3, options=GenerationOptions(max_new_tokens=6)
+        model_dir, batch_size=3, generation_config=GenerationConfig(max_new_tokens=6)
     )
     results = list(generator.generate([good[0], missing, good[1]]))
     predictions = [r for r in results if isinstance(r, Prediction)]
@@ -463,29 +466,113 @@ def test_report_generator_yields_in_input_order_with_an_error_for_an_unreadable_
 
 
 @pytest.mark.parametrize(
-    "options",
+    ("generation_config", "seed"),
     [
-        GenerationOptions(max_new_tokens=6, temperature=0.9, top_p=0.9, seed=3),
-        GenerationOptions(max_new_tokens=6, num_beams=2, repetition_penalty=1.3),
+        (GenerationConfig(max_new_tokens=6, do_sample=True, temperature=0.9, top_p=0.9), 3),
+        (GenerationConfig(max_new_tokens=6, num_beams=2, repetition_penalty=1.3), 0),
     ],
     ids=["sampling", "beam"],
 )
 def test_sampling_and_beam_search_are_reproducible(
-    model_dir: Path, tmp_path: Path, write_cr: CrWriter, options: GenerationOptions
+    model_dir: Path,
+    tmp_path: Path,
+    write_cr: CrWriter,
+    generation_config: GenerationConfig,
+    seed: int,
 ) -> None:
     path = write_cr(tmp_path / "f.dcm", generate_uid(), "P")
     study = Study(study_id="s", patient_id="P", images=StudyImages(frontal=str(path)))
-    generator = ReportGenerator(model_dir, batch_size=1, options=options)
+    generator = ReportGenerator(
+        model_dir, batch_size=1, generation_config=generation_config, seed=seed
+    )
     (first,), (second,) = (list(generator.generate([study])) for _ in range(2))
     assert isinstance(first, Prediction) and isinstance(second, Prediction)
     assert (first.findings, first.impression) == (second.findings, second.impression)
 
 
-def test_generation_options_pass_sampling_settings_only_when_sampling() -> None:
-    greedy = GenerationOptions(temperature=0.0, top_p=0.5).hf_kwargs()
-    assert greedy["do_sample"] is False and "top_p" not in greedy
-    sampled = GenerationOptions(temperature=0.7, top_p=0.5).hf_kwargs()
-    assert sampled["do_sample"] is True and (sampled["temperature"], sampled["top_p"]) == (0.7, 0.5)
+# --- decoding options: the model folder's generation_config.json, field by field -------------
+
+
+def generate_with(model: Path, dicom_dir: Path, output: Path, *options: str) -> int:
+    """`cxr generate` in this process with only the decoding options given (unlike
+    `run_generate`, which always gives --max-new-tokens)."""
+    command = ["generate", str(dicom_dir), "--model", str(model), "-o", str(output)]
+    return main([*command, "--workers", "0", *options])
+
+
+@pytest.fixture
+def two_studies(tmp_path: Path, write_cr: CrWriter) -> Path:
+    folder = tmp_path / "dicom"
+    for number in range(2):
+        write_cr(folder / f"{number}.dcm", generate_uid(), f"P{number}")
+    return folder
+
+
+def test_a_decoding_option_replaces_only_its_field_of_the_model_folder(
+    model_dir: Path, two_studies: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "model"
+    shutil.copytree(model_dir, folder)
+    settings_path = folder / "generation_config.json"
+    settings = json.loads(settings_path.read_text())
+    settings.update(max_new_tokens=7, repetition_penalty=1.3)
+    settings_path.write_text(json.dumps(settings))
+    decoded: list[tuple[GenerationConfig, torch.Tensor]] = []
+    original = ReportModel.generate_ids
+
+    def spy(
+        self: ReportModel, batch: Any, generation_config: Any = None, slot_tokens: Any = None
+    ) -> torch.Tensor:
+        token_ids = original(self, batch, generation_config, slot_tokens)
+        decoded.append((generation_config, token_ids))
+        return token_ids
+
+    monkeypatch.setattr(ReportModel, "generate_ids", spy)
+
+    def run(output: str, *options: str) -> tuple[GenerationConfig, torch.Tensor]:
+        decoded.clear()
+        assert generate_with(folder, two_studies, tmp_path / output, *options) == 0
+        ((config, token_ids),) = decoded  # one batch of both studies
+        return config, token_ids
+
+    folder_config, folder_ids = run("folder")
+    given_config, given_ids = run("given", "--max-new-tokens", "12")
+
+    # The untrained model never ends a report early: its reports are as long as allowed.
+    assert folder_ids.shape == (2, 7)
+    assert given_ids.shape == (2, 12)
+    assert torch.equal(given_ids[:, :7], folder_ids)  # greedy both times: the same start
+    # Every other field, repetition_penalty 1.3 included, is still the folder's.
+    assert given_config.repetition_penalty == 1.3
+    others = ({**c.to_dict(), "max_new_tokens": None} for c in (folder_config, given_config))
+    assert next(others) == next(others)
+
+
+def test_sampling_options_without_do_sample_are_refused_before_any_work(
+    model_dir: Path, two_studies: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Hugging Face would ignore the temperature and decode greedily, with a warning only.
+    assert generate_with(model_dir, two_studies, tmp_path / "o", "--temperature", "0.7") == 2
+    message = capsys.readouterr().err
+    assert "temperature" in message and "do_sample" in message
+    assert not (tmp_path / "o").exists()
+
+
+def test_do_sample_true_samples_with_the_temperature_given(
+    model_dir: Path, two_studies: Path, tmp_path: Path
+) -> None:
+    def reports(output: str, *options: str) -> list[str]:
+        short = ("--max-new-tokens", "8")
+        assert generate_with(model_dir, two_studies, tmp_path / output, *short, *options) == 0
+        rows = read_jsonl(tmp_path / output / "reports.jsonl")
+        return [row["findings"] + row["impression"] for row in rows]
+
+    greedy = reports("greedy")
+    sampled = reports("sampled", "--do-sample", "true", "--temperature", "5.0", "--top-k", "0")
+
+    # Temperature 5 over the whole vocabulary: 16 sampled tokens equal to greedy's would
+    # mean that nothing was sampled.
+    assert sampled != greedy
 
 
 def test_report_generator_refuses_a_folder_without_a_model(tmp_path: Path) -> None:

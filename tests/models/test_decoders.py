@@ -8,6 +8,7 @@ import pytest
 import torch
 from tiny_models import make_batch, tiny_model
 from transformers import (
+    GenerationConfig,
     GPT2Config,
     GPT2LMHeadModel,
     LlamaConfig,
@@ -67,7 +68,7 @@ def test_local_causal_lm_and_tokenizer_load_from_their_folder(
     assert language_model.config.model_type == "llama"
     assert language_model.get_input_embeddings().num_embeddings == len(tokenizer)
     assert torch.equal(language_model.state_dict()[name], saved_weight(llama_folder, name))
-    assert len(model.generate(batch, max_new_tokens=4)) == 4
+    assert len(model.generate(batch, GenerationConfig(max_new_tokens=4))) == 4
 
 
 def test_saved_model_no_longer_needs_the_decoder_folder(llama_folder: Path, tmp_path: Path) -> None:
@@ -84,7 +85,9 @@ def test_saved_model_no_longer_needs_the_decoder_folder(llama_folder: Path, tmp_
 
     assert loaded.decoder_config.path is None
     assert torch.equal(loaded(batch).lm_loss, model(batch).lm_loss)
-    assert loaded.generate(batch, max_new_tokens=6) == model.generate(batch, max_new_tokens=6)
+    assert loaded.generate(batch, GenerationConfig(max_new_tokens=6)) == model.generate(
+        batch, GenerationConfig(max_new_tokens=6)
+    )
 
 
 def test_lora_trains_only_adapters_in_the_decoder(llama_folder: Path) -> None:

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 import torch
 from tiny_models import make_batch, select, tiny_decoder, tiny_model
-from transformers import PreTrainedTokenizerBase
+from transformers import GenerationConfig, PreTrainedTokenizerBase
 
 from cxr.errors import InputError
 from cxr.models import ConnectorKind, DecoderKind, ReportModel
+from cxr.models.report_model import default_generation_config
 from cxr.training.losses import change_loss, tube_line_loss
 
 DECODER_KINDS = list(DecoderKind)
@@ -139,8 +141,11 @@ def test_greedy_report_does_not_depend_on_the_batch(
         model.text_decoder.language_model.transformer.wpe.weight.mul_(50)
     batch = make_batch(tokenizer)
 
-    together = model.generate_ids(batch, max_new_tokens=12)
-    alone = [model.generate_ids(select(batch, [row]), max_new_tokens=12)[0] for row in range(4)]
+    together = model.generate_ids(batch, GenerationConfig(max_new_tokens=12))
+    alone = [
+        model.generate_ids(select(batch, [row]), GenerationConfig(max_new_tokens=12))[0]
+        for row in range(4)
+    ]
 
     for row in range(4):
         length = alone[row].shape[0]
@@ -155,11 +160,15 @@ def test_generate_decodes_texts_with_every_strategy(
     model = tiny_model(tokenizer, tiny_decoder(decoder_kind))
     batch = make_batch(tokenizer)
 
-    greedy = model.generate(batch, max_new_tokens=6)
-    beams = model.generate(batch, max_new_tokens=6, num_beams=2, repetition_penalty=1.2)
+    greedy = model.generate(batch, GenerationConfig(max_new_tokens=6))
+    beams = model.generate(
+        batch, GenerationConfig(max_new_tokens=6, num_beams=2, repetition_penalty=1.2)
+    )
     torch.manual_seed(1)
-    sampled = model.generate(batch, max_new_tokens=6, do_sample=True, temperature=0.8, top_p=0.9)
-    no_cache = model.generate(batch, max_new_tokens=6, use_cache=False)
+    sampled = model.generate(
+        batch, GenerationConfig(max_new_tokens=6, do_sample=True, temperature=0.8, top_p=0.9)
+    )
+    no_cache = model.generate(batch, GenerationConfig(max_new_tokens=6, use_cache=False))
 
     assert model.training  # generate restores the mode it found
     assert all(
@@ -180,7 +189,7 @@ def test_generation_learns_a_report(tokenizer: PreTrainedTokenizerBase) -> None:
         model(batch).lm_loss.backward()
         optimizer.step()
 
-    assert model.generate(batch, max_new_tokens=10) == ["Lungs are clear."]
+    assert model.generate(batch, GenerationConfig(max_new_tokens=10)) == ["Lungs are clear."]
 
 
 @pytest.mark.parametrize("decoder_kind", DECODER_KINDS)
@@ -197,6 +206,7 @@ def test_save_then_load_gives_identical_outputs(
 
     assert sorted(p.name for p in (tmp_path / "model").iterdir()) == [
         "config.json",
+        "generation_config.json",
         "model.safetensors",
         "tokenizer",
     ]
@@ -204,13 +214,87 @@ def test_save_then_load_gives_identical_outputs(
     assert torch.equal(before.lm_loss, after.lm_loss)
     assert torch.equal(before.tube_line_logits, after.tube_line_logits)
     assert torch.equal(before.change_logits, after.change_logits)
-    assert loaded.generate(batch, max_new_tokens=8) == model.generate(batch, max_new_tokens=8)
+    assert loaded.generate(batch, GenerationConfig(max_new_tokens=8)) == model.generate(
+        batch, GenerationConfig(max_new_tokens=8)
+    )
     assert loaded.tube_line_thresholds[3].item() == pytest.approx(0.3)
+
+
+def test_saved_folder_holds_the_decoding_defaults_and_loads_them_back(
+    tokenizer: PreTrainedTokenizerBase, tmp_path: Path
+) -> None:
+    model = tiny_model(tokenizer)
+    model.save_pretrained(tmp_path / "defaults")
+    model.generation_config.max_new_tokens = 7
+    model.save_pretrained(tmp_path / "seven")
+
+    saved = json.loads((tmp_path / "defaults" / "generation_config.json").read_text())
+    defaults = ReportModel.from_pretrained(tmp_path / "defaults").generation_config
+    seven = ReportModel.from_pretrained(tmp_path / "seven").generation_config
+
+    # Greedy, one beam, no penalty, 160 new tokens, with the KV cache: the documented defaults.
+    assert saved["max_new_tokens"] == 160 and saved["num_beams"] == 1
+    assert saved["do_sample"] is False and saved["use_cache"] is True
+    assert saved["repetition_penalty"] == 1.0
+    # Token ids are the tokenizer's, filled in at generate time, not a second copy in the file.
+    assert "pad_token_id" not in saved and "eos_token_id" not in saved
+    assert defaults == default_generation_config()
+    assert seven.max_new_tokens == 7 and seven.num_beams == 1
+
+
+def test_a_folder_without_generation_config_decodes_with_the_defaults(
+    tokenizer: PreTrainedTokenizerBase, tmp_path: Path
+) -> None:
+    model = tiny_model(tokenizer)
+    model.generation_config.max_new_tokens = 7
+    model.save_pretrained(tmp_path / "model")
+    # As written before models had a generation config.
+    (tmp_path / "model" / "generation_config.json").unlink()
+
+    loaded = ReportModel.from_pretrained(tmp_path / "model")
+
+    assert loaded.generation_config == default_generation_config()
+    assert loaded.generation_config.max_new_tokens == 160
+
+
+def test_generate_without_a_config_decodes_as_the_model_folder_says(
+    tokenizer: PreTrainedTokenizerBase, tmp_path: Path
+) -> None:
+    model = tiny_model(tokenizer)
+    model.generation_config.max_new_tokens = 5
+    model.generation_config.repetition_penalty = 1.3
+    model.save_pretrained(tmp_path / "model")
+    loaded = ReportModel.from_pretrained(tmp_path / "model")
+    folder_config = GenerationConfig.from_pretrained(tmp_path / "model")
+    batch = make_batch(tokenizer)
+
+    own = loaded.generate_ids(batch)
+    shorter = loaded.generate_ids(batch, GenerationConfig(max_new_tokens=3))
+    resolved = loaded.resolve_generation_config(GenerationConfig(max_new_tokens=3, pad_token_id=9))
+
+    # The untrained model never ends a report early, so every report is cut at the folder's 5.
+    assert own.shape == (4, 5)
+    assert torch.equal(own, loaded.generate_ids(batch, folder_config))
+    assert loaded.generate(batch) == loaded.generate(batch, folder_config)
+    # A config that sets one field replaces only that one: greedy, so a prefix of the 5.
+    assert torch.equal(shorter, own[:, :3])
+    assert (resolved.max_new_tokens, resolved.repetition_penalty) == (3, 1.3)
+    assert resolved.pad_token_id == tokenizer.pad_token_id
 
 
 def test_from_pretrained_refuses_a_folder_without_a_model(tmp_path: Path) -> None:
     with pytest.raises(InputError, match=r"config\.json"):
         ReportModel.from_pretrained(tmp_path)
+
+
+def test_from_pretrained_names_an_unusable_generation_config(
+    tokenizer: PreTrainedTokenizerBase, tmp_path: Path
+) -> None:
+    tiny_model(tokenizer).save_pretrained(tmp_path / "model")
+    (tmp_path / "model" / "generation_config.json").write_text('{"max_new_tokens": 0}')
+
+    with pytest.raises(InputError, match=r"generation_config\.json.*max_new_tokens"):
+        ReportModel.from_pretrained(tmp_path / "model")
 
 
 def test_model_needs_a_tokenizer() -> None:
@@ -227,7 +311,7 @@ def test_bf16_autocast_forward_backward_and_generate(
 
     with torch.autocast("cpu", dtype=torch.bfloat16):
         output = model(batch)
-        texts = model.generate(batch, max_new_tokens=3)
+        texts = model.generate(batch, GenerationConfig(max_new_tokens=3))
     output.lm_loss.backward()
 
     assert output.tube_line_logits.dtype == torch.bfloat16
@@ -266,7 +350,7 @@ def test_report_depends_on_the_image(
         model(batch).lm_loss.backward()
         optimizer.step()
 
-    texts = model.generate(side_batch(tokenizer, [0, 1]), max_new_tokens=32)
+    texts = model.generate(side_batch(tokenizer, [0, 1]), GenerationConfig(max_new_tokens=32))
 
     assert texts == ["Lungs are clear.", "Nasogastric tube tip in the stomach."]
 

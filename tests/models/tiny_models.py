@@ -1,4 +1,8 @@
-"""Tiny report models and batches for the model tests (64 px images, 2-layer decoders)."""
+"""Tiny report models and batches for the tests (64 px images, 1- or 2-layer decoders).
+
+The one place tests build a tiny `ReportModel`: the model tests import this module as
+`tiny_models` (its folder is on sys.path), tests elsewhere as `models.tiny_models`.
+"""
 
 from __future__ import annotations
 
@@ -40,8 +44,15 @@ PRESENT = [[1, 1, 1], [1, 0, 0], [1, 0, 1], [0, 1, 1]]
 IMAGE_SIZE = 64
 
 
-def tiny_decoder(kind: DecoderKind = DecoderKind.causal_lm, **overrides: object) -> DecoderConfig:
-    arch = {"n_layer": 2, "n_embd": 64, "n_head": 2, "n_positions": 256}
+def tiny_decoder(
+    kind: DecoderKind = DecoderKind.causal_lm,
+    *,
+    layers: int = 2,
+    positions: int = 256,
+    **overrides: object,
+) -> DecoderConfig:
+    """A GPT-2 decoder 64 wide, built from config; `positions` bounds prompt + visual + report."""
+    arch = {"n_layer": layers, "n_embd": 64, "n_head": 2, "n_positions": positions}
     return DecoderConfig(kind=kind, arch=arch, **overrides)  # type: ignore[arg-type]
 
 
@@ -61,6 +72,7 @@ def tiny_model(
     connector: ConnectorKind = ConnectorKind.mlp,
     encoder: EncoderConfig | None = None,
 ) -> ReportModel:
+    """A tiny report model with seeded initial weights (8 visual tokens, 32-wide heads)."""
     torch.manual_seed(0)
     return ReportModel(
         encoder=encoder or tiny_encoder(),

@@ -7,22 +7,23 @@ from pathlib import Path
 import lightning as L
 import pytest
 import torch
+from models.tiny_models import tiny_decoder, tiny_encoder, tiny_model
 
 from cxr.data.datamodule import DataSource, ReportDataModule
 from cxr.data.splits import Split
-from cxr.models import ConnectorConfig, DecoderConfig, EncoderConfig, HeadsConfig, ReportModel
+from cxr.models import ConnectorKind, ReportModel
 from cxr.training.export import export
 from cxr.training.module import ReportModule
 from cxr.types import IMAGE_SLOTS, Change
 
 
-def tiny_model(datamodule: ReportDataModule) -> ReportModel:
-    return ReportModel(
-        EncoderConfig(name="resnet10t", image_size=64),
-        ConnectorConfig(kind="attention_pool", num_queries=8),  # type: ignore[arg-type]
-        DecoderConfig(arch={"n_layer": 1, "n_embd": 64, "n_head": 2, "n_positions": 512}),
-        HeadsConfig(hidden=32),
+def phantom_model(datamodule: ReportDataModule) -> ReportModel:
+    """The shared tiny model, sized for phantom batches (512 positions hold a prior report)."""
+    return tiny_model(
         datamodule.tokenizer,
+        tiny_decoder(layers=1, positions=512),
+        ConnectorKind.attention_pool,
+        tiny_encoder(name="resnet10t"),
     )
 
 
@@ -64,7 +65,7 @@ def test_resume_from_epoch_end_matches_uninterrupted_run_and_export_loads(phanto
     cache = tmp_path / "cache"
     L.seed_everything(0)
     datamodule = make_datamodule(phantom_folder, cache)
-    model = tiny_model(datamodule)
+    model = phantom_model(datamodule)
     initial = {k: v.clone() for k, v in model.state_dict().items()}
 
     straight = ReportModule(model, learning_rate=1e-3)
@@ -72,7 +73,7 @@ def test_resume_from_epoch_end_matches_uninterrupted_run_and_export_loads(phanto
     trainer(tmp_path / "straight", max_epochs=2).fit(straight, datamodule)
 
     def fresh_module() -> ReportModule:
-        restarted = tiny_model(datamodule)
+        restarted = phantom_model(datamodule)
         restarted.load_state_dict(initial)
         return ReportModule(restarted, learning_rate=1e-3)
 
@@ -102,7 +103,7 @@ def test_resume_from_epoch_end_matches_uninterrupted_run_and_export_loads(phanto
 @pytest.mark.slow
 def test_losses_are_logged_per_stage(phantom_folder: Path, tmp_path: Path) -> None:
     datamodule = make_datamodule(phantom_folder, tmp_path / "cache")
-    module = ReportModule(tiny_model(datamodule))
+    module = ReportModule(phantom_model(datamodule))
     fit = L.Trainer(accelerator="cpu", fast_dev_run=True, logger=False, enable_progress_bar=False)
     fit.fit(module, datamodule)
     logged = fit.callback_metrics
@@ -121,7 +122,7 @@ def test_a_change_label_without_a_prior_image_does_not_move_the_change_head(
     batch["change"] = torch.full_like(batch["change"], Change.WORSENING.index)
     batch["image_present"][:, prior] = False
     batch["images"][:, prior] = 0.0
-    module = ReportModule(tiny_model(datamodule))
+    module = ReportModule(phantom_model(datamodule))
 
     module.shared_step(batch, "train").backward()
 
