@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 from transformers import PreTrainedTokenizerBase
 
+from cxr.data.datamodule import ReportDataModule
 from cxr.data.tokenizer import train_report_tokenizer
 from cxr.models import (
     ConnectorConfig,
@@ -80,6 +81,17 @@ def tiny_model(
         decoder=decoder or tiny_decoder(),
         heads=HeadsConfig(hidden=32),
         tokenizer=tokenizer,
+    )
+
+
+def phantom_model(datamodule: ReportDataModule) -> ReportModel:
+    """The tiny model sized for phantom batches (512 positions hold a prior report), with the
+    tokenizer of the data module."""
+    return tiny_model(
+        datamodule.tokenizer,
+        tiny_decoder(layers=1, positions=512),
+        ConnectorKind.attention_pool,
+        tiny_encoder(name="resnet10t"),
     )
 
 

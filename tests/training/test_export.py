@@ -9,9 +9,10 @@ import lightning as L
 import numpy as np
 import pytest
 import yaml
+from models.tiny_models import phantom_model
 
 from cxr.data.commands import build_data_module
-from cxr.models import ConnectorConfig, DecoderConfig, EncoderConfig, HeadsConfig, ReportModel
+from cxr.models import ReportModel
 from cxr.training.export import THRESHOLDS_RECORD, export, select_thresholds
 from cxr.training.module import ReportModule
 from cxr.tube_line import THRESHOLD_CRITERION, choose_thresholds
@@ -36,13 +37,7 @@ def _data_yaml(folder: Path, phantom_folder: Path) -> Path:
 
 def _checkpoint(folder: Path, data: Path) -> Path:
     datamodule = build_data_module(data)
-    model = ReportModel(
-        EncoderConfig(name="resnet10t", image_size=64),
-        ConnectorConfig(num_queries=8),
-        DecoderConfig(arch={"n_layer": 1, "n_embd": 64, "n_head": 2, "n_positions": 512}),
-        HeadsConfig(hidden=32),
-        datamodule.tokenizer,
-    )
+    model = phantom_model(datamodule)
     trainer = L.Trainer(
         accelerator="cpu",
         max_steps=2,

@@ -7,24 +7,14 @@ from pathlib import Path
 import lightning as L
 import pytest
 import torch
-from models.tiny_models import tiny_decoder, tiny_encoder, tiny_model
+from models.tiny_models import phantom_model
 
 from cxr.data.datamodule import DataSource, ReportDataModule
 from cxr.data.splits import Split
-from cxr.models import ConnectorKind, ReportModel
+from cxr.models import ReportModel
 from cxr.training.export import export
 from cxr.training.module import ReportModule
 from cxr.types import IMAGE_SLOTS, Change
-
-
-def phantom_model(datamodule: ReportDataModule) -> ReportModel:
-    """The shared tiny model, sized for phantom batches (512 positions hold a prior report)."""
-    return tiny_model(
-        datamodule.tokenizer,
-        tiny_decoder(layers=1, positions=512),
-        ConnectorKind.attention_pool,
-        tiny_encoder(name="resnet10t"),
-    )
 
 
 def make_datamodule(folder: Path, cache: Path) -> ReportDataModule:
