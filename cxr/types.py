@@ -58,14 +58,14 @@ class Change(str, Enum):
     WORSENING = "worsening"
 
     @property
-    def index(self) -> int:
+    def code(self) -> int:
         """Class index in change label arrays and logits."""
         return list(Change).index(self)
 
     @classmethod
-    def at(cls, index: int) -> Change:
-        """The member whose class index is `index`."""
-        return list(cls)[index]
+    def from_code(cls, code: int) -> Change:
+        """The member whose class index is `code`."""
+        return list(cls)[code]
 
     @classmethod
     def parse(cls, text: str) -> Change:

@@ -1,4 +1,4 @@
-"""Notebook figures and tables of cxr.viz, on small hand-made predictions and PNG images."""
+"""Notebook figures and tables of cxr/viz/, on small hand-made predictions and PNG images."""
 
 from __future__ import annotations
 
@@ -17,12 +17,17 @@ import pytest
 from matplotlib.image import AxesImage
 from PIL import Image
 
-from cxr import viz
 from cxr.errors import InputError
-from cxr.inference.outputs import Prediction, call_tube_line
+from cxr.evaluation.change_metrics import change_confusions
+from cxr.evaluation.metric_keys import PerSubject
+from cxr.evaluation.outputs import read_evaluation
+from cxr.evaluation.studies import change_codes
+from cxr.inference.outputs import Prediction
 from cxr.io import read_image
+from cxr.tube_line import status_column, study_statuses
 from cxr.types import (
     CHANGE_FINDINGS,
+    NOT_ASSESSED,
     TUBE_LINE_LABELS,
     Change,
     Study,
@@ -30,6 +35,7 @@ from cxr.types import (
     Targets,
     change_column,
 )
+from cxr.viz import evaluation_results, head_calls, rows, study_views
 
 
 @pytest.fixture(autouse=True)
@@ -63,7 +69,7 @@ def make_prediction(images: dict[str, str], with_prior: bool = True) -> Predicti
         findings="Worsening right pleural effusion.",
         impression="No pneumothorax.",
         tube_line_probs=probs,
-        tube_line_status=call_tube_line(probs, dict.fromkeys(TUBE_LINE_LABELS, 0.5)),
+        tube_line_status=study_statuses(probs),
         change={f: max(p, key=p.__getitem__) for f, p in change_probs.items()}
         if with_prior
         else {},
@@ -78,7 +84,7 @@ def make_prediction(images: dict[str, str], with_prior: bool = True) -> Predicti
 def make_study(images: StudyImages) -> Study:
     targets = Targets(findings="Heart size is normal.", impression="Effusion is worse.")
     targets.tube_line[TUBE_LINE_LABELS.index("ETT - Normal")] = 1.0
-    targets.change[CHANGE_FINDINGS.index("pleural_effusion")] = Change.WORSENING.value
+    targets.change[CHANGE_FINDINGS.index("pleural_effusion")] = Change.WORSENING.code
     return Study("s2", "p1", images=images, targets=targets, prior_study_id="s1")
 
 
@@ -93,18 +99,21 @@ def texts(axes: plt.Axes) -> str:
 def test_image_paths_resolve_relative_paths_against_the_root(tmp_path: Path) -> None:
     prior = str(tmp_path / "prior.png")
     row = make_prediction({"frontal": "a/frontal.png", "prior_frontal": prior}).to_row()
-    paths = viz.image_paths(row, image_root=tmp_path)
+    paths = study_views.image_paths(row, image_root=tmp_path)
     assert paths == {"frontal": tmp_path / "a" / "frontal.png", "prior_frontal": Path(prior)}
-    assert viz.image_paths(row) == {"frontal": Path("a/frontal.png"), "prior_frontal": Path(prior)}
+    assert study_views.image_paths(row) == {
+        "frontal": Path("a/frontal.png"),
+        "prior_frontal": Path(prior),
+    }
     study = make_study(StudyImages(frontal="f.dcm", lateral="l.dcm"))
-    assert viz.image_paths(study) == {"frontal": Path("f.dcm"), "lateral": Path("l.dcm")}
+    assert study_views.image_paths(study) == {"frontal": Path("f.dcm"), "lateral": Path("l.dcm")}
 
 
 def test_show_study_draws_images_missing_views_and_both_reports(tmp_path: Path) -> None:
     frontal = write_png(tmp_path / "frontal.png", seed=1)
     prior = write_png(tmp_path / "prior.png", seed=2)
     prediction = make_prediction({"frontal": "frontal.png", "prior_frontal": "prior.png"})
-    figure = viz.show_study(
+    figure = study_views.show_study(
         pd.Series(prediction.to_row()), reference="The reference text.", image_root=tmp_path
     )
     frontal_axes, lateral_axes, prior_axes, text_axes = figure.axes
@@ -119,14 +128,16 @@ def test_show_study_draws_images_missing_views_and_both_reports(tmp_path: Path) 
 
 def test_show_study_reports_an_unreadable_image_in_place(tmp_path: Path) -> None:
     (tmp_path / "broken.dcm").write_bytes(b"not an image")
-    figure = viz.show_study(make_prediction({"frontal": str(tmp_path / "broken.dcm")}))
+    figure = study_views.show_study(make_prediction({"frontal": str(tmp_path / "broken.dcm")}))
     assert image_arrays(figure.axes[0]) == []
     assert "unreadable" in texts(figure.axes[0])
 
 
 def test_show_study_of_a_study_shows_its_known_report(tmp_path: Path) -> None:
     frontal = write_png(tmp_path / "frontal.png", seed=3)
-    figure = viz.show_study(make_study(StudyImages(frontal=str(frontal))), slots=("frontal",))
+    figure = study_views.show_study(
+        make_study(StudyImages(frontal=str(frontal))), slots=("frontal",)
+    )
     assert len(figure.axes) == 2
     shown = texts(figure.axes[1])
     assert "REFERENCE" in shown and "Effusion is worse." in shown
@@ -135,7 +146,7 @@ def test_show_study_of_a_study_shows_its_known_report(tmp_path: Path) -> None:
 
 def test_tube_line_table_marks_each_device_call_and_the_reference() -> None:
     prediction = make_prediction({})
-    table = viz.tube_line_table(prediction, reference=make_study(StudyImages()))
+    table = head_calls.tube_line_table(prediction, reference=make_study(StudyImages()))
     assert list(table.index) == list(TUBE_LINE_LABELS)
     # ETT: Normal (0.9) beats Borderline (0.6); NGT and CVC are below threshold: absent.
     assert sorted(table.index[table["called"]]) == ["ETT - Normal", "Swan Ganz Catheter Present"]
@@ -144,11 +155,24 @@ def test_tube_line_table_marks_each_device_call_and_the_reference() -> None:
     assert table.loc["Swan Ganz Catheter Present", "device"] == "Swan Ganz"
     assert table.loc["ETT - Normal", "reference"] == 1.0
     assert np.isnan(table.loc["CVC - Normal", "reference"])
-    assert "reference" not in viz.tube_line_table(prediction).columns
+    assert "reference" not in head_calls.tube_line_table(prediction).columns
+
+
+def test_tube_line_table_calls_what_cxr_evaluate_scores() -> None:
+    # A written status (a model threshold of 0.2) is the call, whatever a 0.5 rule would say;
+    # output without status columns is called by the tube/line rule.
+    written = {**tube_line_probs(), "ETT - Normal": 0.3, "ETT - Borderline": 0.1}
+    written[status_column("ETT")] = "Normal"
+    table = head_calls.tube_line_table(written)
+    assert table.loc["ETT - Normal", "called"]
+    unwritten = {**tube_line_probs(), "ETT - Normal": 0.3, "ETT - Borderline": 0.1}
+    table = head_calls.tube_line_table(unwritten)
+    assert not table.loc[["ETT - Abnormal", "ETT - Borderline", "ETT - Normal"], "called"].any()
+    assert table.loc["Swan Ganz Catheter Present", "called"]  # 0.7: present
 
 
 def test_change_table_gives_calls_probabilities_and_what_the_report_states() -> None:
-    table = viz.change_table(make_prediction({}), reference=make_study(StudyImages()))
+    table = head_calls.change_table(make_prediction({}), reference=make_study(StudyImages()))
     effusion = table.loc["pleural_effusion"]
     assert effusion["call"] == "worsening"
     assert (effusion["improving"], effusion["worsening"]) == pytest.approx((0.1, 0.7))
@@ -158,8 +182,8 @@ def test_change_table_gives_calls_probabilities_and_what_the_report_states() -> 
 
 
 def test_change_table_without_a_prior_is_not_assessed() -> None:
-    table = viz.change_table(make_prediction({}, with_prior=False).to_row())
-    assert set(table["call"]) == {viz.NOT_ASSESSED}
+    table = head_calls.change_table(make_prediction({}, with_prior=False).to_row())
+    assert set(table["call"]) == {NOT_ASSESSED}
     assert table[["improving", "stable", "worsening"]].isna().all().all()
 
 
@@ -169,16 +193,16 @@ def test_change_summary_counts_calls_and_agreement_with_the_report() -> None:
         make_prediction({}, with_prior=False).to_row(),
         {**make_prediction({}).to_row(), "findings": "Improving right pleural effusion."},
     ]
-    summary = viz.change_summary(pd.DataFrame(rows))
+    summary = head_calls.change_summary(pd.DataFrame(rows))
     effusion = summary.loc["pleural_effusion"]
-    assert (effusion["worsening"], effusion[viz.NOT_ASSESSED], effusion["stable"]) == (2, 1, 0)
+    assert (effusion["worsening"], effusion[NOT_ASSESSED], effusion["stable"]) == (2, 1, 0)
     assert effusion["report states"] == 3  # every report mentions the effusion's change
     assert effusion["report agrees"] == 1  # only the first: the third says improving
     assert summary.loc["edema", "report states"] == 0
 
 
 def test_change_probability_bars_stack_to_the_head_probabilities() -> None:
-    figure = viz.plot_change_probabilities(make_prediction({}))
+    figure = head_calls.plot_change_probabilities(make_prediction({}))
     bars = figure.axes[0].patches
     widths = np.array([bar.get_width() for bar in bars]).reshape(3, len(CHANGE_FINDINGS))
     np.testing.assert_allclose(widths.sum(axis=0), 1.0)
@@ -188,7 +212,7 @@ def test_change_probability_bars_stack_to_the_head_probabilities() -> None:
 
 def test_show_prior_comparison_draws_prior_current_and_probabilities(tmp_path: Path) -> None:
     prior = write_png(tmp_path / "prior.png", seed=4)
-    figure = viz.show_prior_comparison(
+    figure = study_views.show_prior_comparison(
         make_prediction({"frontal": "missing.png", "prior_frontal": str(prior)}), tmp_path
     )
     prior_axes, current_axes, bars_axes = figure.axes
@@ -217,36 +241,36 @@ def write_evaluation(folder: Path) -> Path:
 
 
 def test_read_evaluation_and_metrics_table(tmp_path: Path) -> None:
-    evaluation = viz.read_evaluation(write_evaluation(tmp_path / "eval"))
+    evaluation = read_evaluation(write_evaluation(tmp_path / "eval"))
     assert evaluation.primary == "reports" and evaluation.info == {"section": "findings"}
-    assert evaluation.aucs() == {"ETT - Normal": 0.75}
-    assert evaluation.observation_f1() == {
+    assert evaluation.per_subject(PerSubject.TUBE_LINE_AUC) == {"ETT - Normal": 0.75}
+    assert evaluation.per_subject_by_system(PerSubject.OBSERVATION_F1) == {
         "reports": {"Edema": 0.25},
         "most-common-report": {"Edema": 0.0},
     }
-    table = viz.metrics_table(evaluation)
+    table = evaluation_results.metrics_table(evaluation)
     assert list(table.index) == ["BLEU-4", "AUC-macro"]
     assert list(table.columns) == ["reports", "most-common-report", "no-text"]
-    assert table.loc["BLEU-4", "reports"] == "0.500 [0.400, 0.600]"
+    assert table.loc["BLEU-4", "reports"] == "0.5000 [0.4000, 0.6000]"
     assert table.loc["AUC-macro", "no-text"] == "-"
-    detail = viz.metrics_table(evaluation, detail=True)
-    assert detail.loc["AUC/ETT - Normal", "reports"] == "0.750"  # no interval
+    detail = evaluation_results.metrics_table(evaluation, detail=True)
+    assert detail.loc["AUC/ETT - Normal", "reports"] == "0.7500"  # no interval
     assert detail.loc["AUC/ETT - Normal", "most-common-report"] == "-"
-    chosen = viz.metrics_table(evaluation, metrics=["CE-F1/Edema"])
+    chosen = evaluation_results.metrics_table(evaluation, metrics=["CE-F1/Edema"])
     assert chosen.loc["CE-F1/Edema"].tolist() == [
-        "0.250 [0.000, 0.500]",
-        "0.000 [0.000, 0.000]",
+        "0.2500 [0.0000, 0.5000]",
+        "0.0000 [0.0000, 0.0000]",
         "-",
     ]
 
 
 def test_read_evaluation_of_another_folder_names_the_missing_file(tmp_path: Path) -> None:
     with pytest.raises(InputError, match=r"systems\.json"):
-        viz.read_evaluation(tmp_path)
+        read_evaluation(tmp_path)
 
 
 def test_plot_observation_f1_draws_one_bar_per_system_and_observation(tmp_path: Path) -> None:
-    figure = viz.plot_observation_f1(viz.read_evaluation(write_evaluation(tmp_path)))
+    figure = evaluation_results.plot_observation_f1(read_evaluation(write_evaluation(tmp_path)))
     heights = sorted(bar.get_height() for bar in figure.axes[0].patches)
     assert heights == [0.0, 0.25]
 
@@ -281,7 +305,7 @@ def write_tables(folder: Path) -> tuple[Path, list[Path]]:
 
 
 def test_matched_results_align_predictions_and_references(tmp_path: Path) -> None:
-    predictions, references = viz.matched_results(*write_tables(tmp_path))
+    predictions, references = evaluation_results.matched_results(*write_tables(tmp_path))
     assert predictions["study_id"].tolist() == references["study_id"].tolist() == ["s1", "s2", "s3"]
     assert predictions["ETT - Normal"].tolist() == [0.3, 0.6, 0.8]
     assert references["ETT - Normal"].tolist() == [0, 1, 1]
@@ -292,28 +316,29 @@ def test_matched_results_without_common_studies_fail(tmp_path: Path) -> None:
     other = tmp_path / "other.jsonl"
     other.write_text(json.dumps({"study_id": "x", "findings": "a"}) + "\n")
     with pytest.raises(InputError, match="no study_id in common"):
-        viz.matched_results(other, references)
+        evaluation_results.matched_results(other, references)
     assert path.is_file()
 
 
 def test_tube_line_roc_and_change_confusion_use_the_aligned_tables(tmp_path: Path) -> None:
-    predictions, references = viz.matched_results(*write_tables(tmp_path))
-    roc = viz.plot_tube_line_roc(predictions, references, {"ETT - Normal": 1.0})
+    predictions, references = evaluation_results.matched_results(*write_tables(tmp_path))
+    roc = evaluation_results.plot_tube_line_roc(predictions, references, {"ETT - Normal": 1.0})
     curves = [line for line in roc.axes[0].lines if line.get_label() == "ETT - Normal (1.000)"]
     assert len(curves) == 1  # the only label with both classes; plus the chance diagonal
     assert len(roc.axes[0].lines) == 2
-    matrices = viz.change_confusions(predictions, references)
+    matrices = change_confusions(change_codes(predictions), change_codes(references))
     assert list(matrices) == ["edema"]
     expected = np.zeros((3, 3))
-    expected[Change.STABLE, Change.WORSENING] = expected[Change.STABLE, Change.STABLE] = 1
+    stable, worsening = Change.STABLE.code, Change.WORSENING.code
+    expected[stable, worsening] = expected[stable, stable] = 1
     np.testing.assert_array_equal(matrices["edema"], expected)
-    figure = viz.plot_change_confusion(predictions, references)
+    figure = evaluation_results.plot_change_confusion(predictions, references)
     assert [axis.get_title() for axis in figure.axes] == ["edema"]
 
 
 def test_study_scores_put_the_worst_report_first(tmp_path: Path) -> None:
-    predictions, references = viz.matched_results(*write_tables(tmp_path))
-    scores = viz.study_scores(predictions, references)
+    predictions, references = evaluation_results.matched_results(*write_tables(tmp_path))
+    scores = evaluation_results.study_scores(predictions, references)
     # s2's empty prediction and s1's wrong one score below s3, which matches its reference.
     assert list(scores.index) == ["s2", "s1", "s3"]
     assert scores.loc["s3", "ROUGE-L"] == pytest.approx(1.0)
@@ -325,8 +350,11 @@ def test_study_scores_put_the_worst_report_first(tmp_path: Path) -> None:
 
 
 def test_reference_row_flattens_a_studys_targets() -> None:
-    row = viz.reference_row(make_study(StudyImages()))
+    row = rows.reference_row(make_study(StudyImages()))
     assert row["ETT - Normal"] == 1.0 and np.isnan(row["CVC - Normal"])
     assert row[change_column("pleural_effusion")] == "worsening"
     assert row[change_column("edema")] == ""
-    assert viz.report_text(row) == "FINDINGS: Heart size is normal.\nIMPRESSION: Effusion is worse."
+    assert (
+        rows.labelled_report(row)
+        == "FINDINGS: Heart size is normal.\nIMPRESSION: Effusion is worse."
+    )

@@ -1,1 +1,14 @@
-"""Evaluation of generated reports: NLG metrics, clinical efficacy, tube/line, change, bootstrap."""
+"""Evaluation of generated reports, one module per concern.
+
+- records: reading prediction/reference files into tables; what a missing cell is.
+- studies: matching studies on study_id; each side's per-study text, tube/line, status and
+  change arrays (`StudyTable`); the compared text (`section_text`).
+- metric_keys: every metric's name, and the per-subject groupings plots and notebooks use.
+- metric families: nlg (BLEU, METEOR, ROUGE-L, CIDEr), clinical_efficacy (labeler F1),
+  tube_line_metrics (AUC, device status), change_metrics (change accuracy and F1), scorers
+  (model-based scorers' interface); labeler and classification are their building blocks.
+- bootstrap: patient-level resampling and intervals; baselines: trivial report baselines.
+- evaluate: the orchestrator (`evaluate_files`, `evaluate_systems`, `SystemMetrics`).
+- outputs: the table, metrics.json and the other files written (and read back); plots: figures.
+- commands: the `cxr evaluate` command.
+"""

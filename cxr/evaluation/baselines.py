@@ -7,6 +7,9 @@
   `RandomRetriever` gives a seeded random training report. They carry different names
   ("nearest-neighbour-report" / "random-train-report") so a table never shows the random one
   under the name of the feature-based one.
+
+`baseline_systems` builds both as systems of text only: they get text metrics, and no
+tube/line or change metrics.
 """
 
 from __future__ import annotations
@@ -18,9 +21,11 @@ from pathlib import Path
 from typing import Protocol
 
 import numpy as np
+import pandas as pd
 
 from cxr.errors import InputError
 from cxr.evaluation.nlg import tokenize_report
+from cxr.evaluation.studies import Section, StudyTable, System, section_text
 
 log = logging.getLogger(__name__)
 
@@ -117,3 +122,33 @@ def read_features(path: str | Path) -> dict[str, np.ndarray]:
             path, f"features must be (n x d) with n = len(study_ids); got {features.shape}"
         )
     return {str(s): features[i].astype(float) for i, s in enumerate(study_ids)}
+
+
+def baseline_systems(
+    test_study_ids: Sequence[str],
+    train: pd.DataFrame,
+    section: Section,
+    seed: int,
+    features_path: str | None = None,
+) -> list[System]:
+    """The most-common-report and retrieval baselines for the evaluated studies.
+
+    Args:
+        test_study_ids: the evaluated studies.
+        train: the training references (study_id and report text columns).
+        section: the compared text.
+        seed: seed of the random retrieval (used without `features_path`).
+        features_path: .npz of image features (see `read_features`) for nearest-neighbour
+            retrieval; None retrieves a seeded random training report.
+    """
+    texts = [section_text(r, section) for r in train.to_dict("records")]
+    constant = most_common_report(texts)
+    retriever: ReportRetriever
+    if features_path:
+        retriever = FeatureRetriever(list(train["study_id"]), texts, read_features(features_path))
+    else:
+        retriever = RandomRetriever(texts, seed)
+    return [
+        System("most-common-report", StudyTable.text_only([constant] * len(test_study_ids))),
+        System(retriever.name, StudyTable.text_only(retriever.retrieve(test_study_ids))),
+    ]

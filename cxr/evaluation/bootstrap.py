@@ -13,7 +13,7 @@ resamples for both systems.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,6 +34,16 @@ class Estimate:
     def to_dict(self) -> dict[str, float | None]:
         """JSON-ready; NaN becomes None."""
         return {k: (None if np.isnan(v) else float(v)) for k, v in vars(self).items()}
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, float | None]) -> Estimate:
+        """The inverse of `to_dict`; None (or an absent bound) is NaN."""
+
+        def number(key: str) -> float:
+            value = values.get(key)
+            return float("nan") if value is None else float(value)
+
+        return cls(number("value"), number("ci_low"), number("ci_high"))
 
 
 def patient_weights(patient_ids: Sequence[str], n_resamples: int, seed: int) -> np.ndarray:

@@ -9,6 +9,9 @@ NaN when a resample lacks one of the two classes.
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Sequence
+
 import numpy as np
 
 
@@ -134,6 +137,14 @@ def accuracy_and_macro_f1(
         )
         accuracy = np.where(known > 0, correct / np.where(known > 0, known, 1), np.nan)
     return accuracy, macro_f1
+
+
+def macro_mean(values: Sequence[np.ndarray]) -> np.ndarray:
+    """Mean over classes of (resamples,) values, ignoring NaN; NaN where every class is NaN."""
+    with warnings.catch_warnings():
+        # numpy warns on an all-NaN column; NaN is the meant result there.
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmean(np.stack(list(values)), axis=0)
 
 
 def _one_hot(classes: np.ndarray, n_classes: int) -> np.ndarray:

@@ -7,16 +7,13 @@ from pathlib import Path
 from typing import Literal
 
 from cxr.errors import InputError
+from cxr.evaluation.clinical_efficacy import UncertainMapping
+from cxr.evaluation.evaluate import EvaluationOptions, evaluate_files
+from cxr.evaluation.nlg import java_available
+from cxr.evaluation.outputs import format_table, write_outputs
 from cxr.evaluation.records import split_paths
-from cxr.evaluation.run import (
-    EvaluationOptions,
-    Section,
-    UncertainMapping,
-    evaluate_files,
-    format_table,
-    write_outputs,
-)
 from cxr.evaluation.scorers import load_scorers, parse_weight_specs
+from cxr.evaluation.studies import Section
 
 log = logging.getLogger(__name__)
 
@@ -67,9 +64,9 @@ def evaluate(
         raise InputError("--bootstrap", "must be 0 or more")
     if baselines and not train_references:
         raise InputError("--baselines", "needs --train_references")
-    if meteor and not _java():
+    if meteor and not java_available():
         raise InputError("--meteor", "METEOR needs java on PATH")
-    scorers, statuses = load_scorers(parse_weight_specs(scorer_weights or []))
+    scorers = load_scorers(parse_weight_specs(scorer_weights or []))
     options = EvaluationOptions(
         Section(section), UncertainMapping(uncertain), bootstrap, seed, meteor
     )
@@ -81,7 +78,6 @@ def evaluate(
         train_references=split_paths(train_references) if baselines and train_references else (),
         retrieval_features=retrieval_features,
         scorers=scorers,
-        scorer_statuses=statuses,
     )
     written = write_outputs(evaluation, Path(output), make_plots=plots)
     print(format_table(evaluation))
@@ -100,9 +96,3 @@ def evaluate(
         )
     log.info("wrote %s", ", ".join(str(p) for p in written))
     return 0
-
-
-def _java() -> bool:
-    from cxr.evaluation.nlg import java_available
-
-    return java_available()

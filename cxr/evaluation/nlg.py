@@ -36,13 +36,12 @@ from pycocoevalcap.cider.cider import Cider
 from pycocoevalcap.rouge.rouge import Rouge
 from scipy import sparse
 
+from cxr.evaluation.metric_keys import BLEU, BLEU_4, CIDER, METEOR, ROUGE_L
+
 if TYPE_CHECKING:
     from pycocoevalcap.meteor.meteor import Meteor
 
 log = logging.getLogger(__name__)
-
-BLEU_NAMES: tuple[str, ...] = ("BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4")
-NLG_METRICS: tuple[str, ...] = (*BLEU_NAMES, "METEOR", "ROUGE-L", "CIDEr")
 
 _ENUMERATION = re.compile(r"(^|\s)\d{1,2}[.)]\s")
 _JOINING = re.compile(r"['\-/\\\"]")
@@ -94,12 +93,26 @@ def nlg_scores(
         return {}
     gts, res = _as_coco(references), _as_coco(hypotheses)
     bleu, _ = Bleu(_NGRAM_ORDER).compute_score(gts, res, verbose=0)
-    scores = dict(zip(BLEU_NAMES, (float(b) for b in bleu), strict=True))
-    scores["ROUGE-L"] = float(Rouge().compute_score(gts, res)[0])
-    scores["CIDEr"] = float(Cider().compute_score(gts, res)[0])
+    scores = dict(zip(BLEU, (float(b) for b in bleu), strict=True))
+    scores[ROUGE_L] = float(Rouge().compute_score(gts, res)[0])
+    scores[CIDER] = float(Cider().compute_score(gts, res)[0])
     if meteor or (meteor is None and java_available()):
-        scores["METEOR"] = float(shared_meteor().compute_score(gts, res)[0])
+        scores[METEOR] = float(shared_meteor().compute_score(gts, res)[0])
     return scores
+
+
+def per_study_scores(hypotheses: Sequence[str], references: Sequence[str]) -> dict[str, np.ndarray]:
+    """pycocoevalcap's own per-study ROUGE-L and BLEU-4 of tokenized texts (BLEU-4 of one
+    study is sentence-level, often 0); a study with an empty text (which pycocoevalcap's
+    scorers reject) scores 0."""
+    rouge, bleu = np.zeros(len(hypotheses)), np.zeros(len(hypotheses))
+    scored = [i for i, (h, r) in enumerate(zip(hypotheses, references, strict=True)) if h and r]
+    if scored:
+        gts = _as_coco([references[i] for i in scored])
+        res = _as_coco([hypotheses[i] for i in scored])
+        rouge[scored] = Rouge().compute_score(gts, res)[1]
+        bleu[scored] = Bleu(_NGRAM_ORDER).compute_score(gts, res, verbose=0)[1][3]
+    return {ROUGE_L: rouge, BLEU_4: bleu}
 
 
 @functools.lru_cache(maxsize=1)
@@ -219,10 +232,10 @@ class NlgStatistics:
         """Every metric per row of `weights` (resamples x studies, study multiplicities)."""
         weights = np.atleast_2d(np.asarray(weights, float))
         result = self._bleu_scores(weights)
-        result["ROUGE-L"] = weights @ self._rouge / weights.sum(axis=1)
-        result["CIDEr"] = self._cider_scores(weights)
+        result[ROUGE_L] = weights @ self._rouge / weights.sum(axis=1)
+        result[CIDER] = self._cider_scores(weights)
         if self._meteor is not None:
-            result["METEOR"] = self._meteor.scores(weights)
+            result[METEOR] = self._meteor.scores(weights)
         return result
 
     def _bleu_scores(self, weights: np.ndarray) -> dict[str, np.ndarray]:
@@ -235,7 +248,7 @@ class NlgStatistics:
         with np.errstate(divide="ignore", over="ignore"):
             penalty = np.where(ratio < 1, np.exp(1 - 1 / ratio), 1.0)
         bleu = bleu * penalty[:, None]
-        return {name: bleu[:, k] for k, name in enumerate(BLEU_NAMES)}
+        return {name: bleu[:, k] for k, name in enumerate(BLEU)}
 
     def _cider_scores(self, weights: np.ndarray, chunk: int = 64) -> np.ndarray:
         stats = self._cider

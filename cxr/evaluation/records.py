@@ -1,18 +1,23 @@
-"""Reading predictions and references into one table per file, keyed by `study_id`.
+"""Reading predictions and references into one table per file, keyed by `study_id`, and
+reading one cell of such a table.
 
 Accepted files:
-- JSONL (`.jsonl`): one object per line. Flat columns are the contract; one level of nesting
+- JSONL (`.jsonl`, read by `cxr.jsonl.read_jsonl`): one object per line. Flat columns are the contract; one level of nesting
   is flattened too (`{"tube_line": {"ETT - Normal": 0.9}}` gives the column "ETT - Normal",
   `{"change": {"edema": "stable"}}` gives "edema_progression").
 - CSV (`.csv`): one row per study.
 - R2Gen-style annotation JSON (`.json`, {split: [{id, report, ...}]}): text only; `id` becomes
   `study_id`, `report` the report text. The test split may be keyed "test" or by whitespace
   (IU X-ray's annotation.json uses four spaces).
+
+A cell is missing as `cxr.types.is_missing` says (None, NaN / pd.NA, blank text);
+`cell_text` and `cell_number` read a cell with that rule.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -20,9 +25,20 @@ from typing import Any
 import pandas as pd
 
 from cxr.errors import InputError
-from cxr.types import CHANGE_FINDINGS, change_column
+from cxr.jsonl import read_jsonl
+from cxr.types import CHANGE_FINDINGS, change_column, is_missing
 
 _ID_COLUMNS = {"study_id": str, "patient_id": str}
+
+
+def cell_text(value: Any) -> str:
+    """A cell as stripped text; "" when missing."""
+    return "" if is_missing(value) else str(value).strip()
+
+
+def cell_number(value: Any) -> float:
+    """A cell as a float; NaN when missing."""
+    return math.nan if is_missing(value) else float(value)
 
 
 def _flatten(row: dict[str, Any]) -> dict[str, Any]:
@@ -35,19 +51,6 @@ def _flatten(row: dict[str, Any]) -> dict[str, Any]:
             name = change_column(inner) if key == "change" and inner in CHANGE_FINDINGS else inner
             flat[name] = inner_value
     return flat
-
-
-def _read_jsonl(path: Path) -> pd.DataFrame:
-    rows = []
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                rows.append(_flatten(json.loads(line)))
-            except (json.JSONDecodeError, AttributeError) as error:
-                raise InputError(path, f"line {number} is not a JSON object: {error}") from error
-    return pd.DataFrame(rows)
 
 
 def _split_key(splits: dict[str, Any], split: str) -> str:
@@ -88,7 +91,7 @@ def read_table(path: str | Path, split: str = "test") -> pd.DataFrame:
         raise InputError(path, "file not found")
     suffix = path.suffix.lower()
     if suffix == ".jsonl":
-        table = _read_jsonl(path)
+        table = pd.DataFrame([_flatten(row) for row in read_jsonl(path)])
     elif suffix == ".csv":
         table = pd.read_csv(path, dtype=_ID_COLUMNS, keep_default_na=True)
     elif suffix == ".json":
@@ -112,7 +115,7 @@ def split_paths(paths: str | Sequence[str]) -> list[str]:
     return [p.strip() for item in items for p in item.split(",") if p.strip()]
 
 
-def read_joined(paths: Sequence[str], split: str = "test") -> pd.DataFrame:
+def read_joined(paths: Sequence[str | Path], split: str = "test") -> pd.DataFrame:
     """Several files joined on study_id (e.g. reports.jsonl and labels.csv of `cxr synth`).
 
     A study may appear in only some files; where two files give the same column for a study,

@@ -1,90 +1,115 @@
-"""Optional model-based report scorers (CheXbert, RadGraph, ...) behind a small plugin interface.
+"""Model-based report scorers (CheXbert, RadGraph, ...): the interface their runners meet.
 
-A scorer runs only from local weights the user names (`--scorer_weights chexbert=/path`); it
-never downloads. Nothing is registered for CheXbert or RadGraph in this build: naming their
-weights therefore reports them as skipped with that reason rather than pretending to score.
-A plugin registers a factory with `register_scorer(name, factory)`; the factory receives the
-weights path and returns a `ModelScorer`, whose per-study scores are averaged (and so
-bootstrapped as a weighted mean).
+A runner is loaded from local weights the user names (`--scorer_weights chexbert=/path`);
+nothing is downloaded. It gives per-study scores of the generated reports against their
+references (the section texts, untokenized), which are averaged, so the bootstrap resamples
+them as a weighted mean without running the model again. Every known scorer has a status:
+it ran, or it is unavailable and why; run_info.json and the printed summary carry that status,
+and a scorer that did not run has no number anywhere.
+
+No runner is implemented in this build: `RUNNER_LOADERS` maps every known scorer to None, so
+naming weights for one reports it unavailable with that reason. A runner is added by giving
+its scorer a loader there.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
 from cxr.errors import InputError
+from cxr.evaluation.metric_keys import scorer_key
 
 log = logging.getLogger(__name__)
 
-KNOWN_SCORERS: tuple[str, ...] = ("chexbert", "radgraph")
 
+class ScorerRunner(Protocol):
+    """Scores each generated report against its reference with one loaded model."""
 
-class ModelScorer(Protocol):
-    """Scores each generated report against its reference."""
-
-    name: str
+    version: str  # changes whenever the scores would (weights, package version)
 
     def per_study(
         self, hypotheses: Sequence[str], references: Sequence[str]
     ) -> dict[str, np.ndarray]:
-        """{metric name: (studies,) scores}; the corpus value is their mean."""
+        """{metric: (studies,) scores}; the corpus value is their mean."""
         ...
 
 
-ScorerFactory = Callable[[Path], ModelScorer]
-_FACTORIES: dict[str, ScorerFactory] = {}
+RunnerLoader = Callable[[Path], ScorerRunner]
 
-
-def register_scorer(name: str, factory: ScorerFactory) -> None:
-    """Makes a model-based scorer available under `name` (lower case)."""
-    _FACTORIES[name.lower()] = factory
+# Every known scorer, and how its runner is loaded from a weights path (None: no runner yet).
+RUNNER_LOADERS: dict[str, RunnerLoader | None] = {"chexbert": None, "radgraph": None}
 
 
 @dataclass(frozen=True)
 class ScorerStatus:
-    """Whether a model-based scorer ran, and why not."""
+    """Whether a scorer ran; `unavailable` says why not (None: it ran)."""
 
     name: str
-    ran: bool
-    note: str
+    unavailable: str | None = None
+
+    @property
+    def note(self) -> str:
+        """ "ran", or "unavailable: <reason>"."""
+        return "ran" if self.unavailable is None else f"unavailable: {self.unavailable}"
+
+
+@dataclass
+class ModelScorers:
+    """The runners that loaded, and a status for every known scorer."""
+
+    runners: dict[str, ScorerRunner] = field(default_factory=dict)
+    statuses: list[ScorerStatus] = field(default_factory=list)
+
+    def per_study(
+        self, hypotheses: Sequence[str], references: Sequence[str]
+    ) -> dict[str, np.ndarray]:
+        """{metric key: (studies,) scores} of every runner; called once per system."""
+        scores: dict[str, np.ndarray] = {}
+        for name, runner in self.runners.items():
+            for metric, values in runner.per_study(hypotheses, references).items():
+                scores[scorer_key(name, metric)] = np.asarray(values, float)
+        return scores
+
+    def notes(self) -> dict[str, str]:
+        """{scorer: "ran" / "unavailable: reason"} for run_info.json."""
+        return {status.name: status.note for status in self.statuses}
 
 
 def parse_weight_specs(specs: Sequence[str]) -> dict[str, Path]:
-    """`name=PATH` entries as {name: path}."""
+    """`name=PATH` entries as {name: path}; an unknown scorer name is an error."""
     parsed: dict[str, Path] = {}
     for spec in specs:
         name, sep, path = spec.partition("=")
         if not sep or not name.strip() or not path.strip():
             raise InputError(spec, "expected NAME=PATH, e.g. chexbert=/models/chexbert.pth")
-        parsed[name.strip().lower()] = Path(path.strip())
+        key = name.strip().lower()
+        if key not in RUNNER_LOADERS:
+            raise InputError(spec, f"unknown scorer {key!r} (known: {', '.join(RUNNER_LOADERS)})")
+        parsed[key] = Path(path.strip())
     return parsed
 
 
-def load_scorers(weights: dict[str, Path]) -> tuple[list[ModelScorer], list[ScorerStatus]]:
-    """The scorers that can run from the given local weights, and a status for every scorer."""
-    scorers: list[ModelScorer] = []
-    statuses: list[ScorerStatus] = []
-    for name in sorted({*KNOWN_SCORERS, *_FACTORIES, *weights}):
+def load_scorers(weights: Mapping[str, Path]) -> ModelScorers:
+    """Loads the runner of every scorer given weights; a status for every known scorer."""
+    scorers = ModelScorers()
+    for name, loader in RUNNER_LOADERS.items():
         path = weights.get(name)
         if path is None:
-            statuses.append(ScorerStatus(name, False, "skipped: no local weights given"))
+            scorers.statuses.append(ScorerStatus(name, "no local weights given"))
             continue
         if not path.exists():
             raise InputError(path, f"weights for scorer {name!r} not found")
-        factory = _FACTORIES.get(name)
-        if factory is None:
-            note = (
-                f"skipped: weights given ({path}) but no {name} runner is implemented in this build"
-            )
-            log.warning("%s", note)
-            statuses.append(ScorerStatus(name, False, note))
+        if loader is None:
+            reason = f"weights given ({path}) but no {name} runner in this build"
+            log.warning("%s: unavailable: %s", name, reason)
+            scorers.statuses.append(ScorerStatus(name, reason))
             continue
-        scorers.append(factory(path))
-        statuses.append(ScorerStatus(name, True, f"ran from {path}"))
-    return scorers, statuses
+        scorers.runners[name] = loader(path)
+        scorers.statuses.append(ScorerStatus(name))
+    return scorers

@@ -159,8 +159,8 @@ class ReportGenerator:
         calls, change_probs = {}, {}
         if assessed:
             for finding, row in zip(CHANGE_FINDINGS, change, strict=True):
-                change_probs[finding] = {c.value: round(float(row[c.index]), 6) for c in Change}
-                calls[finding] = Change.at(int(row.argmax())).value
+                change_probs[finding] = {c.value: round(float(row[c.code]), 6) for c in Change}
+                calls[finding] = Change.from_code(int(row.argmax())).value
         return Prediction(
             study_id=study.study_id,
             patient_id=study.patient_id,

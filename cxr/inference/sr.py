@@ -53,10 +53,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import highdicom as hd
-import pydicom
 from highdicom.coding_schemes import CodingSchemeIdentificationItem
 from pydicom import Dataset
-from pydicom.errors import InvalidDicomError
 from pydicom.sr.codedict import codes
 from pydicom.sr.coding import Code
 from pydicom.uid import UID, generate_uid
@@ -64,6 +62,7 @@ from pydicom.valuerep import DA, TM
 
 from cxr.errors import InputError
 from cxr.inference.outputs import Prediction
+from cxr.io import read_dataset
 from cxr.types import CHANGE_FINDINGS, TUBE_LINE_DEVICES, TUBE_LINE_LABELS, Change
 
 log = logging.getLogger(__name__)
@@ -161,21 +160,23 @@ _INFERRED_FROM = hd.sr.RelationshipTypeValues.INFERRED_FROM
 
 
 def read_headers(paths: Sequence[str]) -> list[Dataset]:
-    """The DICOM headers (no pixel data) of the images a report was made from, in order."""
-    return [_read_header(path) for path in paths]
+    """The DICOM headers (no pixel data) of the images a report was made from, in order.
+
+    They are read by `cxr.io.read_dataset`, the reader that indexed the study, so a file is read
+    here exactly as it was there (legacy files without preamble included).
+
+    Raises:
+        InputError: a file cxr.io cannot read (an UnreadableImage), or one with no SOP class.
+    """
+    return [_read_source(path) for path in paths]
 
 
-def _read_header(path: str) -> Dataset:
-    try:
-        try:
-            return pydicom.dcmread(path, stop_before_pixels=True)
-        except InvalidDicomError:
-            # Pre-Part 10 files have no preamble; they are DICOM when they name a SOP class.
-            header = pydicom.dcmread(path, stop_before_pixels=True, force=True)
-    except (OSError, ValueError, EOFError) as error:
-        raise InputError(path, f"cannot be read as DICOM: {error}") from error
+def _read_source(path: str) -> Dataset:
+    header = read_dataset(path)
     if "SOPClassUID" not in header:
-        raise InputError(path, "not a DICOM file, so a DICOM SR cannot reference it")
+        raise InputError(
+            path, "no SOPClassUID: not a DICOM image, so a DICOM SR cannot reference it"
+        )
     return header
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from cxr.errors import UnreadableImage
 from cxr.io.cache import ImageCache, preprocess
-from cxr.io.dicom import DicomHeader, XrayImage, read_header, read_image
+from cxr.io.dicom import DicomHeader, XrayImage, read_dataset, read_header, read_image
 from cxr.io.studies import (
     IndexedImage,
     IndexedStudy,
@@ -25,6 +25,7 @@ __all__ = [
     "XrayImage",
     "index_folder",
     "preprocess",
+    "read_dataset",
     "read_header",
     "read_image",
     "read_study_index",

@@ -3,8 +3,14 @@
 `read_image` returns float32 pixels in [0, 1] with bright = dense (bone, devices and fluid
 bright, air dark) and the header fields the rest of cxr needs. The DICOM pixel pipeline follows
 the standard's order: Modality LUT -> VOI LUT or window -> (if neither) a robust percentile
-window -> MONOCHROME1 inverted -> PixelPaddingValue set to 0. Anything it cannot interpret raises
-`UnreadableImage(path, reason)`; no other exception type escapes for a bad file.
+window -> MONOCHROME1 inverted -> PixelPaddingValue set to 0. `read_dataset` is how every part
+of cxr reads a DICOM header, legacy files without the Part 10 preamble included.
+
+A file cxr cannot interpret raises `UnreadableImage(path, reason)`. Two kinds of problem get
+there: what pydicom, its codecs and Pillow raise about the file, caught at the one call that
+raised it, and header values cxr checks itself before handing them to pydicom (a value pydicom
+would trip over with a TypeError is refused here with its name). Any other exception is a bug
+in cxr and propagates.
 """
 
 from __future__ import annotations
@@ -13,17 +19,20 @@ import logging
 import math
 import re
 import struct
-import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from pathlib import Path
+from typing import Any, Literal, TypeGuard
 
 import numpy as np
 import pydicom
 from PIL import Image
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.errors import BytesLengthException, InvalidDicomError
-from pydicom.pixels import apply_modality_lut, apply_voi_lut, get_decoder
+from pydicom.multival import MultiValue
+from pydicom.pixels import apply_modality_lut, apply_voi, apply_windowing, get_decoder
+from pydicom.sequence import Sequence
 from pydicom.uid import (
     UID,
     ExplicitVRBigEndian,
@@ -51,26 +60,46 @@ _JPEG_MAGIC = b"\xff\xd8\xff"
 # Groups a DICOM data set without preamble (ACR-NEMA style) plausibly starts with.
 _RAW_FIRST_GROUPS = (0x0002, 0x0008)
 
-# Exceptions third-party parsers and codecs raise on corrupt input. They are converted to
-# UnreadableImage at this boundary; MemoryError and KeyboardInterrupt are not.
-_PARSE_ERRORS: tuple[type[BaseException], ...] = (
-    ValueError,
-    TypeError,
-    KeyError,
-    IndexError,
-    AttributeError,
-    RuntimeError,
-    NotImplementedError,
-    ArithmeticError,
-    OSError,
+# What pydicom 3 raises about the bytes of a corrupt element, in dcmread and again on the first
+# access to an element (values are converted lazily, pydicom.hooks.raw_element_value):
+# EOFError, OSError ("No tag to read at file position", filereader.read_sequence_item),
+# struct.error (a tag or length cut short, filereader.data_element_generator),
+# BytesLengthException (a numeric value of the wrong length), NotImplementedError (an unknown
+# VR) and ValueError (a value its converter rejects, UnicodeDecodeError included).
+_ELEMENT_ERRORS: tuple[type[Exception], ...] = (
     EOFError,
+    OSError,
     struct.error,
-    zlib.error,
-    AssertionError,
-    Image.DecompressionBombError,
     BytesLengthException,
-    InvalidDicomError,
+    NotImplementedError,
+    ValueError,
 )
+# dcmread also raises InvalidDicomError: no 'DICM' marker, or a malformed File Meta group.
+_READ_ERRORS: tuple[type[Exception], ...] = (InvalidDicomError, *_ELEMENT_ERRORS)
+# Dataset.pixel_array: ValueError for pixel data pydicom finds malformed (fewer bytes than the
+# header promises, broken encapsulation: pixels.decoders.base, encaps), RuntimeError when every
+# decoding plugin failed (decoders.base._decode_frame wraps each codec's exception in it),
+# struct.error from a cut-short offset table, and the element errors of what it reads.
+_DECODE_ERRORS: tuple[type[Exception], ...] = (RuntimeError, *_ELEMENT_ERRORS)
+# Pillow: OSError (UnidentifiedImageError, truncated or undecodable data), SyntaxError (a broken
+# PNG chunk), ValueError (a truncated IHDR chunk), EOFError, DecompressionBombError.
+_RASTER_ERRORS = (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError)
+
+# Image Pixel attributes pydicom's decoder reads (pydicom.pixels.utils.as_pixel_options); each
+# must be one integer or it fails with a TypeError deep inside.
+_PIXEL_INTEGERS = (
+    "Rows",
+    "Columns",
+    "SamplesPerPixel",
+    "BitsAllocated",
+    "BitsStored",
+    "PixelRepresentation",
+)
+_BITS_ALLOCATED = (8, 16, 32)
+# pydicom.pixels.processing: entry sizes apply_modality_lut (as uint{bits}) and apply_voi accept.
+_MODALITY_LUT_BITS = (8, 16)
+_VOI_LUT_BITS = (8, *range(10, 17))
+_VOI_FUNCTIONS = ("LINEAR", "LINEAR_EXACT", "SIGMOID")
 
 # pip packages behind pydicom's decoder plugin names, for actionable reasons.
 _PLUGIN_PACKAGES = {
@@ -79,6 +108,8 @@ _PLUGIN_PACKAGES = {
     "pyjpegls": "pyjpegls",
     "pillow": "pillow",
 }
+
+VoiStep = Literal["lut", "window"]
 
 
 @dataclass(frozen=True)
@@ -139,11 +170,7 @@ def read_image(path: str | Path) -> XrayImage:
     if reason is not None:
         raise UnreadableImage(path, reason)
     stored = _decode_pixels(dataset, path)
-    try:
-        pixels = _to_display(stored, dataset, header, path)
-    except _PARSE_ERRORS as error:
-        raise UnreadableImage(path, f"corrupt pixel module: {_describe(error)}") from error
-    return XrayImage(pixels, header, str(path))
+    return XrayImage(_to_display(stored, dataset, header, path), header, str(path))
 
 
 def read_header(path: str | Path) -> DicomHeader:
@@ -156,6 +183,24 @@ def read_header(path: str | Path) -> DicomHeader:
     if _raster_format(path) is not None:
         return _raster_header(path)
     return _header_from_dataset(_read_dataset(path, stop_before_pixels=True), path)
+
+
+def read_dataset(path: str | Path) -> Dataset:
+    """The pydicom data set of a DICOM file without its pixel data, read as all of cxr reads one.
+
+    A file without the Part 10 preamble and 'DICM' marker (ACR-NEMA style) is read when it starts
+    like a data set, and gets the transfer syntax the parser found. pydicom converts element
+    values on first access, so a corrupt element the caller reads may still raise pydicom's own
+    errors then; `read_header` reads the header items cxr uses with those caught.
+
+    Raises:
+        UnreadableImage: the file cannot be opened, is PNG/JPEG, is not DICOM, or is corrupt.
+    """
+    path = Path(path)
+    kind = _raster_format(path)
+    if kind is not None:
+        raise UnreadableImage(path, f"a {kind} image, not DICOM: it has no DICOM header")
+    return _read_dataset(path, stop_before_pixels=True)
 
 
 def unusable_reason(header: DicomHeader) -> str | None:
@@ -233,29 +278,38 @@ def parse_dt(text: str | None) -> datetime | None:
 
 
 def _read_dataset(path: Path, stop_before_pixels: bool) -> Dataset:
+    dataset: Dataset
     try:
-        try:
-            dataset = pydicom.dcmread(path, stop_before_pixels=stop_before_pixels)
-        except InvalidDicomError:
-            if not _looks_like_raw_dicom(path):
-                raise UnreadableImage(
-                    path,
-                    "not DICOM: no 'DICM' marker at byte 128 and the file does not start "
-                    "with a DICOM tag (nor is it PNG/JPEG)",
-                ) from None
-            dataset = pydicom.dcmread(path, stop_before_pixels=stop_before_pixels, force=True)
-        _ensure_transfer_syntax(dataset)
-    except UnreadableImage:
-        raise
-    except _PARSE_ERRORS as error:
+        dataset = pydicom.dcmread(path, stop_before_pixels=stop_before_pixels)
+    except InvalidDicomError:
+        if not _looks_like_raw_dicom(path):
+            raise UnreadableImage(
+                path,
+                "not DICOM: no 'DICM' marker at byte 128 and the file does not start "
+                "with a DICOM tag (nor is it PNG/JPEG)",
+            ) from None
+        dataset = _read_raw_dataset(path, stop_before_pixels)
+    except _ELEMENT_ERRORS as error:
         raise UnreadableImage(path, f"corrupt DICOM: {_describe(error)}") from error
+    _ensure_transfer_syntax(dataset)
     return dataset
+
+
+def _read_raw_dataset(path: Path, stop_before_pixels: bool) -> Dataset:
+    """A data set without preamble and file meta, which pydicom reads only when forced."""
+    try:
+        return pydicom.dcmread(path, stop_before_pixels=stop_before_pixels, force=True)
+    except _READ_ERRORS as error:
+        raise UnreadableImage(path, f"corrupt DICOM: {_describe(error)}") from error
 
 
 def _looks_like_raw_dicom(path: Path) -> bool:
     """True when a file without preamble starts like a data set: a plausible first tag."""
-    with path.open("rb") as handle:
-        head = handle.read(8)
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(8)
+    except OSError as error:
+        raise UnreadableImage(path, f"cannot open: {error.strerror or error}") from error
     if len(head) < 8:
         return False
     for order in ("<", ">"):
@@ -285,42 +339,61 @@ def _ensure_transfer_syntax(dataset: Dataset) -> None:
         )
 
 
-def _header_from_dataset(dataset: Dataset, path: Path) -> DicomHeader:
+def _value(dataset: Dataset, keyword: str, path: Path) -> Any:
+    """The element's value, None when absent.
+
+    pydicom converts an element's bytes on first access, so this is where a corrupt element
+    fails; the converted element is kept, so pydicom's own functions do not meet it again.
+    """
     try:
-        return DicomHeader(
-            study_instance_uid=_text(dataset, "StudyInstanceUID"),
-            series_instance_uid=_text(dataset, "SeriesInstanceUID"),
-            sop_instance_uid=_text(dataset, "SOPInstanceUID"),
-            patient_id=_text(dataset, "PatientID"),
-            study_date=_text(dataset, "StudyDate"),
-            study_time=_text(dataset, "StudyTime"),
-            modality=_text(dataset, "Modality"),
-            view_position=_text(dataset, "ViewPosition"),
-            laterality=_text(dataset, "ImageLaterality") or _text(dataset, "Laterality"),
-            body_part_examined=_text(dataset, "BodyPartExamined"),
-            patient_orientation=_text(dataset, "PatientOrientation"),
-            pixel_spacing=_spacing(dataset),
-            photometric_interpretation=_text(dataset, "PhotometricInterpretation"),
-            bits_stored=_integer(dataset, "BitsStored"),
-            manufacturer=_text(dataset, "Manufacturer"),
-            series_description=_text(dataset, "SeriesDescription"),
-            protocol_name=_text(dataset, "ProtocolName"),
-            rows=_integer(dataset, "Rows"),
-            columns=_integer(dataset, "Columns"),
-            transfer_syntax=_text(dataset.file_meta, "TransferSyntaxUID"),
-            samples_per_pixel=_integer(dataset, "SamplesPerPixel"),
-            number_of_frames=_integer(dataset, "NumberOfFrames"),
-            acquisition_datetime=_acquisition_datetime(dataset),
-        )
-    except _PARSE_ERRORS as error:
-        raise UnreadableImage(path, f"corrupt DICOM header: {_describe(error)}") from error
+        return dataset.get(keyword)
+    except _ELEMENT_ERRORS as error:
+        raise UnreadableImage(path, f"corrupt {keyword} element: {_describe(error)}") from error
 
 
-def _text(dataset: Dataset, keyword: str) -> str | None:
-    value = dataset.get(keyword)
+def _header_from_dataset(dataset: Dataset, path: Path) -> DicomHeader:
+    def text(keyword: str) -> str | None:
+        return _as_text(_value(dataset, keyword, path))
+
+    def integer(keyword: str) -> int | None:
+        return _as_integer(_value(dataset, keyword, path))
+
+    return DicomHeader(
+        study_instance_uid=text("StudyInstanceUID"),
+        series_instance_uid=text("SeriesInstanceUID"),
+        sop_instance_uid=text("SOPInstanceUID"),
+        patient_id=text("PatientID"),
+        study_date=text("StudyDate"),
+        study_time=text("StudyTime"),
+        modality=text("Modality"),
+        view_position=text("ViewPosition"),
+        laterality=text("ImageLaterality") or text("Laterality"),
+        body_part_examined=text("BodyPartExamined"),
+        patient_orientation=text("PatientOrientation"),
+        pixel_spacing=_spacing(dataset, path),
+        photometric_interpretation=text("PhotometricInterpretation"),
+        bits_stored=integer("BitsStored"),
+        manufacturer=text("Manufacturer"),
+        series_description=text("SeriesDescription"),
+        protocol_name=text("ProtocolName"),
+        rows=integer("Rows"),
+        columns=integer("Columns"),
+        transfer_syntax=_as_text(_value(dataset.file_meta, "TransferSyntaxUID", path)),
+        samples_per_pixel=integer("SamplesPerPixel"),
+        number_of_frames=integer("NumberOfFrames"),
+        acquisition_datetime=_acquisition_datetime(text),
+    )
+
+
+def _is_list(value: object) -> TypeGuard[list[Any] | tuple[Any, ...] | MultiValue[Any]]:
+    """A multi-valued element (pydicom's MultiValue), or a list a writer put there."""
+    return isinstance(value, (list, tuple, MultiValue))
+
+
+def _as_text(value: object) -> str | None:
     if value is None:
         return None
-    if isinstance(value, (list, tuple, pydicom.multival.MultiValue)):
+    if _is_list(value):
         text = "\\".join(str(item).strip() for item in value)
     elif isinstance(value, bytes):
         text = value.decode("ascii", errors="replace")
@@ -330,41 +403,57 @@ def _text(dataset: Dataset, keyword: str) -> str | None:
     return text or None
 
 
-def _integer(dataset: Dataset, keyword: str) -> int | None:
-    value = dataset.get(keyword)
-    if value is None or value == "":
-        return None
-    if isinstance(value, (list, tuple, pydicom.multival.MultiValue)):
+def _as_integer(value: object) -> int | None:
+    """An integer header value (the first of several), None when absent or not an integer."""
+    if _is_list(value):
         value = value[0] if len(value) else None
-    try:
+    if isinstance(value, bytes):
+        value = value.decode("ascii", errors="replace")
+    if isinstance(value, int):
         return int(value)
-    except (TypeError, ValueError):
-        return None
-
-
-def _spacing(dataset: Dataset) -> tuple[float, float] | None:
-    for keyword in ("PixelSpacing", "ImagerPixelSpacing"):
-        value = dataset.get(keyword)
-        if value is None or isinstance(value, (str, bytes)):
-            continue
-        try:
-            row, column = (float(item) for item in value)
-        except (TypeError, ValueError):
-            continue
-        return row, column
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and re.fullmatch(r"\s*[+-]?\d+\s*", value):
+        return int(value)
     return None
 
 
-def _acquisition_datetime(dataset: Dataset) -> datetime | None:
+def _as_number(value: object) -> float | None:
+    """A finite number as a float; None for anything else, text included (pydicom needs numbers)."""
+    if isinstance(value, (int, float)) and math.isfinite(value):
+        return float(value)
+    return None
+
+
+def _is_one_integer(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _show(value: object) -> str:
+    return repr(value)[:60]
+
+
+def _spacing(dataset: Dataset, path: Path) -> tuple[float, float] | None:
+    for keyword in ("PixelSpacing", "ImagerPixelSpacing"):
+        value = _value(dataset, keyword, path)
+        if not _is_list(value) or len(value) != 2:
+            continue
+        row, column = (_as_number(item) for item in value)
+        if row is not None and column is not None:
+            return row, column
+    return None
+
+
+def _acquisition_datetime(text: Callable[[str], str | None]) -> datetime | None:
     """AcquisitionDateTime, else AcquisitionDate/Time, else ContentDate/Time (image creation)."""
-    moment = parse_dt(_text(dataset, "AcquisitionDateTime"))
+    moment = parse_dt(text("AcquisitionDateTime"))
     if moment is not None:
         return moment
     for date_keyword, time_keyword in (
         ("AcquisitionDate", "AcquisitionTime"),
         ("ContentDate", "ContentTime"),
     ):
-        moment = combine_date_time(_text(dataset, date_keyword), _text(dataset, time_keyword))
+        moment = combine_date_time(text(date_keyword), text(time_keyword))
         if moment is not None:
             return moment
     return None
@@ -384,17 +473,12 @@ def _size_reason(rows: int, columns: int) -> str | None:
 
 def _decode_pixels(dataset: Dataset, path: Path) -> np.ndarray:
     """The stored values (BitsStored and signedness applied by pydicom), H x W."""
-    if "PixelData" not in dataset:
-        kinds = [kw for kw in ("FloatPixelData", "DoubleFloatPixelData") if kw in dataset]
-        detail = f" ({kinds[0]} is not supported)" if kinds else ""
-        raise UnreadableImage(path, f"no pixel data{detail}")
-    syntax = UID(str(dataset.file_meta.get("TransferSyntaxUID", "")))
-    if not syntax:
-        raise UnreadableImage(path, "no transfer syntax: cannot tell how the pixel data is encoded")
+    _check_pixel_module(dataset, path)
+    syntax = _transfer_syntax(dataset, path)
     _check_decoder(syntax, path)
     try:
         stored = dataset.pixel_array
-    except _PARSE_ERRORS as error:
+    except _DECODE_ERRORS as error:
         raise UnreadableImage(path, _decode_failure(syntax, error)) from error
     except BaseException as error:
         # Rust codecs (pylibjpeg-rle) panic on corrupt streams; pyo3's PanicException derives
@@ -409,6 +493,62 @@ def _decode_pixels(dataset: Dataset, path: Path) -> np.ndarray:
             path, f"unexpected pixel array shape {stored.shape} for one greyscale frame"
         )
     return stored
+
+
+def _check_pixel_module(dataset: Dataset, path: Path) -> None:
+    """Refuses Image Pixel values pydicom's decoder cannot work with, naming the attribute.
+
+    `unusable_reason` has already refused colour, multi-frame and implausible sizes.
+    """
+    if "PixelData" not in dataset:
+        kinds = [kw for kw in ("FloatPixelData", "DoubleFloatPixelData") if kw in dataset]
+        detail = f" ({kinds[0]} is not supported)" if kinds else ""
+        raise UnreadableImage(path, f"no pixel data{detail}")
+    photometric = _value(dataset, "PhotometricInterpretation", path)
+    if photometric not in GREYSCALE_PHOTOMETRICS:
+        raise UnreadableImage(
+            path, f"PhotometricInterpretation {_show(photometric)} is not exactly MONOCHROME1/2"
+        )
+    values = {keyword: _pixel_integer(dataset, keyword, path) for keyword in _PIXEL_INTEGERS}
+    allocated, stored = values["BitsAllocated"], values["BitsStored"]
+    if allocated not in _BITS_ALLOCATED:
+        raise UnreadableImage(
+            path, f"BitsAllocated {allocated}: cxr reads greyscale pixels of 8, 16 or 32 bits"
+        )
+    if not 1 <= stored <= allocated:
+        raise UnreadableImage(
+            path, f"BitsStored {stored} is not between 1 and BitsAllocated ({allocated})"
+        )
+    if values["PixelRepresentation"] not in (0, 1):
+        raise UnreadableImage(
+            path,
+            f"PixelRepresentation {values['PixelRepresentation']}: must be 0 (unsigned) "
+            "or 1 (signed)",
+        )
+    _value(dataset, "PixelData", path)  # a corrupt element fails here, with its name
+    frames = _value(dataset, "NumberOfFrames", path)
+    if isinstance(frames, str) and not frames.strip():
+        del dataset.NumberOfFrames  # empty means one frame; pydicom would int('') it
+    elif frames is not None and not _is_one_integer(frames):
+        raise UnreadableImage(path, f"NumberOfFrames {_show(frames)} is not one integer")
+
+
+def _pixel_integer(dataset: Dataset, keyword: str, path: Path) -> int:
+    value = _value(dataset, keyword, path)
+    if value is None or value == "":
+        raise UnreadableImage(path, f"{keyword} missing: the pixel data cannot be decoded")
+    if not _is_one_integer(value):
+        raise UnreadableImage(path, f"{keyword} is {_show(value)}, not one integer")
+    return int(value)
+
+
+def _transfer_syntax(dataset: Dataset, path: Path) -> UID:
+    value = _value(dataset.file_meta, "TransferSyntaxUID", path)
+    if not value:
+        raise UnreadableImage(path, "no transfer syntax: cannot tell how the pixel data is encoded")
+    if not isinstance(value, str):
+        raise UnreadableImage(path, f"TransferSyntaxUID is {_show(value)}, not one UID")
+    return UID(value)
 
 
 def _check_decoder(syntax: UID, path: Path) -> None:
@@ -452,6 +592,9 @@ def _describe(error: BaseException) -> str:
     return f"{type(error).__name__}: {first_line}"[:300]
 
 
+# --- display: Modality LUT, VOI, percentile window -------------------------------------------
+
+
 def _to_display(
     stored: np.ndarray, dataset: Dataset, header: DicomHeader, path: Path
 ) -> np.ndarray:
@@ -461,19 +604,27 @@ def _to_display(
     minimum and maximum and the image is then looked up in that table: the same pydicom
     functions, a fraction of the work on large images.
     """
-    padding = _padding_mask(stored, dataset)
-    _repair_lut_attributes(dataset, path)
+    padding = _padding_mask(stored, dataset, path)
+    has_modality_lut = _check_modality_lut(dataset, path)
+    _check_rescale(dataset, path)
+    voi = _usable_voi(dataset, path)
     sample = _sample(stored, padding)
     minimum = int(stored.min())
     span = int(stored.max()) - minimum
-    tabulate = _has_lut_or_window(dataset) and span < min(_MAX_TABLE, stored.size)
-    domain = np.arange(minimum, minimum + span + 1, dtype=np.int64) if tabulate else stored
-    try:
-        values = apply_modality_lut(domain, dataset)
-        sample_values = apply_modality_lut(sample, dataset)
-    except _PARSE_ERRORS as error:
-        raise UnreadableImage(path, f"invalid Modality LUT: {_describe(error)}") from error
-    display = _voi_window(values, sample_values, dataset, path)
+    tabulate = (has_modality_lut or voi is not None) and span < min(_MAX_TABLE, stored.size)
+    if tabulate:
+        domain = np.arange(minimum, minimum + span + 1, dtype=np.int64)
+    elif has_modality_lut:
+        domain = stored.astype(np.int64)
+    else:
+        domain = stored
+    if has_modality_lut:
+        # pydicom subtracts the LUT's first mapped value in the input's dtype: a negative one
+        # would overflow unsigned stored values.
+        sample = sample.astype(np.int64)
+    values = apply_modality_lut(domain, dataset)
+    sample_values = apply_modality_lut(sample, dataset)
+    display = None if voi is None else _voi_window(values, sample_values, dataset, voi, path)
     if display is None:
         display = _percentile_window(values, sample_values)
     if tabulate:
@@ -487,12 +638,12 @@ def _to_display(
     return display
 
 
-def _padding_mask(stored: np.ndarray, dataset: Dataset) -> np.ndarray | None:
+def _padding_mask(stored: np.ndarray, dataset: Dataset, path: Path) -> np.ndarray | None:
     """Pixels equal to PixelPaddingValue (or within PixelPaddingRangeLimit), None if none."""
-    padding = _integer(dataset, "PixelPaddingValue")
+    padding = _as_integer(_value(dataset, "PixelPaddingValue", path))
     if padding is None:
         return None
-    limit = _integer(dataset, "PixelPaddingRangeLimit")
+    limit = _as_integer(_value(dataset, "PixelPaddingRangeLimit", path))
     if limit is None:
         mask = stored == padding
     else:
@@ -509,105 +660,197 @@ def _sample(stored: np.ndarray, padding: np.ndarray | None) -> np.ndarray:
     return sample.ravel()
 
 
-def _repair_lut_attributes(dataset: Dataset, path: Path) -> None:
-    """Fixes what real writers get wrong before pydicom's LUT functions see the data set."""
-    _drop_empty_lut(dataset, "ModalityLUTSequence", path)
-    _drop_empty_lut(dataset, "VOILUTSequence", path)
-    _drop_empty_rescale(dataset, path)
-    _widen_modality_lut_entries(dataset)
+def _check_modality_lut(dataset: Dataset, path: Path) -> bool:
+    """True when the file has a Modality LUT pydicom can apply; refuses one it cannot.
 
-
-def _has_lut_or_window(dataset: Dataset) -> bool:
-    return bool(dataset.get("ModalityLUTSequence")) or _has_voi_lut(dataset) or _has_window(dataset)
-
-
-def _voi_window(
-    values: np.ndarray, sample_values: np.ndarray, dataset: Dataset, path: Path
-) -> np.ndarray | None:
-    """The VOI LUT Sequence or first window applied and scaled to [0, 1]; None without one.
-
-    A window that leaves almost every sampled pixel saturated is a wrong header: None then too.
+    A LUT item without LUT Descriptor or Data, which some writers emit, means no LUT.
     """
-    has_lut = _has_voi_lut(dataset)
-    if not has_lut and not _has_window(dataset):
-        return None
-    try:
-        low, high = _voi_output_range(dataset, has_lut)
-        sample_display = _rescale(_apply_voi(sample_values, dataset, has_lut), low, high)
-        output = _apply_voi(values, dataset, has_lut)
-    except _PARSE_ERRORS as error:
-        # The file name only: export folders are often named after the patient.
-        log.warning("%s: ignoring unusable VOI LUT/window (%s)", path.name, _describe(error))
-        return None
-    if _unsaturated_fraction(sample_display) < MIN_UNSATURATED_FRACTION:
-        log.warning("%s: header window saturates the image; using a percentile window", path.name)
-        return None
-    return _rescale(output, low, high)
-
-
-def _apply_voi(values: np.ndarray, dataset: Dataset, has_lut: bool) -> np.ndarray:
-    if has_lut and not np.issubdtype(values.dtype, np.integer):
-        values = np.rint(values).astype(np.int64)  # a LUT is indexed by integer values
-    return apply_voi_lut(values, dataset, index=0, prefer_lut=True)
-
-
-def _drop_empty_lut(dataset: Dataset, keyword: str, path: Path) -> None:
-    """Some writers emit a LUT sequence whose item has no descriptor or data: it means no LUT."""
-    sequence = dataset.get(keyword)
+    sequence = _value(dataset, "ModalityLUTSequence", path)
     if not sequence:
-        return
-    item = sequence[0]
-    if item.get("LUTDescriptor") is None or item.get("LUTData") is None:
-        log.debug("%s: ignoring %s without LUT Descriptor/Data", path, keyword)
-        del dataset[keyword]
+        return False
+    if _holds_no_lut(sequence, path):
+        log.debug("%s: ignoring ModalityLUTSequence without LUT Descriptor/Data", path.name)
+        del dataset.ModalityLUTSequence
+        return False
+    problem = _lut_problem(sequence, path, modality=True)
+    if problem is not None:
+        raise UnreadableImage(path, f"invalid Modality LUT: {problem}")
+    return True
 
 
-def _widen_modality_lut_entries(dataset: Dataset) -> None:
-    """pydicom holds Modality LUT entries as uint{bits}; 9-15 bit LUTs are stored as uint16."""
-    sequence = dataset.get("ModalityLUTSequence")
-    if not sequence:
-        return
-    descriptor = list(sequence[0].LUTDescriptor)
-    if len(descriptor) == 3 and 8 < descriptor[2] < 16:
-        sequence[0].LUTDescriptor = [descriptor[0], descriptor[1], 16]
-
-
-def _drop_empty_rescale(dataset: Dataset, path: Path) -> None:
-    """An empty or non-numeric RescaleSlope/Intercept means no rescale (identity)."""
+def _check_rescale(dataset: Dataset, path: Path) -> None:
+    """An empty or non-numeric RescaleSlope/Intercept means no rescale (identity): dropped."""
     if "RescaleSlope" not in dataset and "RescaleIntercept" not in dataset:
         return
-    try:
-        slope, intercept = float(dataset.RescaleSlope), float(dataset.RescaleIntercept)
-        usable = math.isfinite(slope) and math.isfinite(intercept) and slope != 0
-    except (AttributeError, TypeError, ValueError):
-        usable = False
-    if not usable:
-        log.debug("%s: ignoring unusable RescaleSlope/RescaleIntercept", path)
+    slope = _as_number(_value(dataset, "RescaleSlope", path))
+    intercept = _as_number(_value(dataset, "RescaleIntercept", path))
+    if slope is None or intercept is None or slope == 0:
+        log.debug("%s: ignoring unusable RescaleSlope/RescaleIntercept", path.name)
         for keyword in ("RescaleSlope", "RescaleIntercept"):
             if keyword in dataset:
                 del dataset[keyword]
 
 
-def _has_voi_lut(dataset: Dataset) -> bool:
-    return bool(dataset.get("VOILUTSequence"))
+def _usable_voi(dataset: Dataset, path: Path) -> VoiStep | None:
+    """The VOI step to apply: the VOI LUT, else the first window, else None (percentile window).
+
+    A VOI LUT or window whose values pydicom cannot use is skipped with a warning that says why.
+    """
+    sequence = _value(dataset, "VOILUTSequence", path)
+    if sequence and not _holds_no_lut(sequence, path):
+        problem = _lut_problem(sequence, path, modality=False)
+        if problem is None:
+            return "lut"
+        # The file name only: export folders are often named after the patient.
+        log.warning("%s: ignoring unusable VOI LUT (%s)", path.name, problem)
+    center, width = _value(dataset, "WindowCenter", path), _value(dataset, "WindowWidth", path)
+    if center is None or width is None:
+        return None
+    problem = _window_problem(dataset, center, width, path)
+    if problem is None:
+        return "window"
+    log.warning("%s: ignoring unusable window (%s); using a percentile window", path.name, problem)
+    return None
 
 
-def _has_window(dataset: Dataset) -> bool:
-    return dataset.get("WindowCenter") is not None and dataset.get("WindowWidth") is not None
+def _holds_no_lut(sequence: Any, path: Path) -> bool:
+    """A LUT sequence whose first item has no LUT Descriptor or no LUT Data."""
+    if not isinstance(sequence, Sequence) or not isinstance(sequence[0], Dataset):
+        return False
+    item = sequence[0]
+    if _value(item, "LUTDescriptor", path) is None:
+        return True
+    # Reading LUT Data in an implicit VR file makes pydicom index the descriptor to resolve the
+    # data's VR (US or OW), which fails on a malformed one: _lut_problem reports that instead.
+    return _lut_descriptor(item, path) is not None and _value(item, "LUTData", path) is None
 
 
-def _voi_output_range(dataset: Dataset, has_lut: bool) -> tuple[float, float]:
-    """The lowest and highest value pydicom's VOI step can output for this data set."""
-    if has_lut:
-        entries, first_mapped, _bits = dataset.VOILUTSequence[0].LUTDescriptor
-        probe = np.arange(first_mapped, first_mapped + (entries or 1 << 16), dtype=np.int64)
+def _lut_descriptor(item: Dataset, path: Path) -> tuple[int, int, int] | None:
+    """(entries, first mapped value, bits per entry), 0 entries read as 65536; None if malformed."""
+    descriptor = _value(item, "LUTDescriptor", path)
+    if not _is_list(descriptor) or len(descriptor) != 3:
+        return None
+    if not all(_is_one_integer(value) for value in descriptor):
+        return None
+    entries, first_mapped, bits = (int(value) for value in descriptor)
+    return entries or 1 << 16, first_mapped, bits
+
+
+def _lut_problem(sequence: Any, path: Path, modality: bool) -> str | None:
+    """Why pydicom cannot apply the first item of a Modality or VOI LUT sequence, or None."""
+    if not isinstance(sequence, Sequence) or not isinstance(sequence[0], Dataset):
+        return "the LUT sequence holds no items (corrupt element)"
+    item = sequence[0]
+    descriptor = _lut_descriptor(item, path)
+    if descriptor is None:
+        return f"LUTDescriptor {_show(_value(item, 'LUTDescriptor', path))} is not 3 integers"
+    entries, first_mapped, bits = descriptor
+    if modality and 8 < bits < 16:
+        # pydicom holds Modality LUT entries as uint{bits}; 9-15 bit LUTs are stored as uint16.
+        raw_entries = entries if entries < 1 << 16 else 0
+        item.LUTDescriptor = [raw_entries, first_mapped, 16]
+        bits = 16
+    allowed = _MODALITY_LUT_BITS if modality else _VOI_LUT_BITS
+    if bits not in allowed:
+        return f"{bits} bits per LUT entry (pydicom applies {', '.join(map(str, allowed))})"
+    return _lut_data_problem(item, entries, 8 if bits == 8 else 16, path, exact=modality)
+
+
+def _lut_data_problem(
+    item: Dataset, entries: int, entry_bits: int, path: Path, exact: bool
+) -> str | None:
+    """Why the LUT Data cannot fill `entries` entries of `entry_bits` bits, or None.
+
+    pydicom unpacks OW data with struct (exactly `entries` values for a Modality LUT, at least
+    that many for a VOI LUT) and indexes US data up to `entries`.
+    """
+    data = _value(item, "LUTData", path)
+    if item["LUTData"].VR == "OW":
+        size = len(data) if isinstance(data, bytes) else None
+        if size is None or size < 2 * entries or (exact and size != 2 * entries):
+            return f"OW LUTData of {size} bytes for {entries} 16-bit entries"
+        return None
+    if not _is_list(data) or len(data) < entries:
+        count = len(data) if _is_list(data) else 1
+        return f"LUTData holds {count} values for {entries} entries"
+    table = np.asarray(data)
+    if table.dtype.kind not in "iu" or table.min() < 0 or table.max() >= 1 << entry_bits:
+        return f"LUTData values do not fit {entry_bits}-bit entries"
+    return None
+
+
+def _window_problem(dataset: Dataset, center: Any, width: Any, path: Path) -> str | None:
+    """Why pydicom's apply_windowing cannot use the first window, or None when it can."""
+    first_center, first_width = _first_number(center), _first_number(width)
+    if first_center is None or first_width is None:
+        return f"WindowCenter {_show(center)} / WindowWidth {_show(width)} are not numbers"
+    function = _value(dataset, "VOILUTFunction", path)
+    if function is None or function == "":
+        if "VOILUTFunction" in dataset:
+            del dataset.VOILUTFunction  # empty means the default, LINEAR; pydicom needs text
+        function = "LINEAR"
+    if not isinstance(function, str) or function.upper() not in _VOI_FUNCTIONS:
+        return f"unknown VOILUTFunction {_show(function)}"
+    if function.upper() == "LINEAR" and first_width < 1:
+        return f"WindowWidth {first_width:g} is below 1"
+    if first_width <= 0:
+        return f"WindowWidth {first_width:g} is not positive"
+    return None
+
+
+def _first_number(value: Any) -> float | None:
+    """The first value of a window attribute as pydicom reads it: indexed only when VM > 1."""
+    if _is_list(value):
+        return _as_number(value[0]) if len(value) > 1 else None
+    return _as_number(value)
+
+
+def _voi_window(
+    values: np.ndarray, sample_values: np.ndarray, dataset: Dataset, voi: VoiStep, path: Path
+) -> np.ndarray | None:
+    """The VOI LUT or window applied and scaled to [0, 1]; None when it is no use.
+
+    A window whose output is a single value, or that leaves almost every sampled pixel
+    saturated, is a wrong header: None then, and the caller uses a percentile window.
+    """
+    output_range = _voi_output_range(dataset, voi, path)
+    if output_range is None:
+        log.warning(
+            "%s: VOI %s has a single output value; using a percentile window", path.name, voi
+        )
+        return None
+    low, high = output_range
+    sample_display = _rescale(_apply_voi(sample_values, dataset, voi), low, high)
+    if _unsaturated_fraction(sample_display) < MIN_UNSATURATED_FRACTION:
+        log.warning("%s: header window saturates the image; using a percentile window", path.name)
+        return None
+    return _rescale(_apply_voi(values, dataset, voi), low, high)
+
+
+def _apply_voi(values: np.ndarray, dataset: Dataset, voi: VoiStep) -> np.ndarray:
+    if voi == "window":
+        return apply_windowing(values, dataset, index=0)
+    # A LUT is indexed by integers, in int64 so that subtracting its first mapped value (which
+    # may be negative) cannot overflow.
+    if np.issubdtype(values.dtype, np.integer):
+        return apply_voi(values.astype(np.int64, copy=False), dataset, index=0)
+    return apply_voi(np.rint(values).astype(np.int64), dataset, index=0)
+
+
+def _voi_output_range(dataset: Dataset, voi: VoiStep, path: Path) -> tuple[float, float] | None:
+    """The lowest and highest value the VOI step can output; None if they are one value."""
+    if voi == "lut":
+        descriptor = _lut_descriptor(dataset.VOILUTSequence[0], path)
+        assert descriptor is not None, "checked by _lut_problem"
+        entries, first_mapped, _bits = descriptor
+        probe = np.arange(first_mapped, first_mapped + entries, dtype=np.int64)
     else:
         probe = np.array([-1e30, 1e30])
     with np.errstate(over="ignore"):
-        output = apply_voi_lut(probe, dataset, index=0, prefer_lut=True)
+        output = _apply_voi(probe, dataset, voi)
     low, high = float(np.min(output)), float(np.max(output))
     if not (math.isfinite(low) and math.isfinite(high) and high > low):
-        raise ValueError(f"empty VOI output range [{low}, {high}]")
+        return None
     return low, high
 
 
@@ -670,7 +913,7 @@ def _raster_header(path: Path) -> DicomHeader:
     try:
         with Image.open(path) as image:
             mode, (columns, rows) = image.mode, image.size
-    except _PARSE_ERRORS as error:
+    except _RASTER_ERRORS as error:
         raise UnreadableImage(path, f"corrupt PNG/JPEG: {_describe(error)}") from error
     bits = 8 if mode in ("L", "LA", "RGB", "RGBA", "P", "1") else 16
     return DicomHeader(
@@ -689,7 +932,7 @@ def _read_raster(path: Path) -> XrayImage:
             image.load()
             mode = image.mode
             array = np.asarray(image)
-    except _PARSE_ERRORS as error:
+    except _RASTER_ERRORS as error:
         raise UnreadableImage(path, f"corrupt PNG/JPEG: {_describe(error)}") from error
     grey = _greyscale(array, mode, path)
     reason = _size_reason(*grey.shape)

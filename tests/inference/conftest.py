@@ -12,9 +12,8 @@ from typing import Protocol
 import numpy as np
 import pytest
 import torch
-from pydicom import Dataset
-from pydicom.dataset import FileMetaDataset
-from pydicom.uid import ComputedRadiographyImageStorage, ExplicitVRLittleEndian, generate_uid
+from dicom_files import write_dicom
+from pydicom.uid import ComputedRadiographyImageStorage
 
 from cxr.cli import main
 from cxr.data.tokenizer import train_report_tokenizer
@@ -110,42 +109,24 @@ def _write_cr(
     colour: bool = False,
     size: int = 64,
 ) -> Path:
-    """Writes an uncompressed CR image (greyscale, or RGB with `colour`) and returns its path."""
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = ComputedRadiographyImageStorage
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID = ComputedRadiographyImageStorage
-    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
-    ds.StudyInstanceUID = study_uid
-    ds.SeriesInstanceUID = generate_uid()
-    ds.Modality = "CR"
-    ds.BodyPartExamined = "CHEST"
-    ds.PatientID = patient_id
-    ds.PatientName = f"{patient_id}^Test"
-    ds.StudyDate = study_date
-    ds.StudyTime = "101500"
-    ds.ViewPosition = view
-    ds.Rows = ds.Columns = size
+    """Writes an uncompressed CR image (12-bit greyscale ramp, or 8-bit RGB with `colour`)."""
     ramp = np.linspace(0, 1, size * size).reshape(size, size)
     if colour:
-        ds.SamplesPerPixel = 3
-        ds.PhotometricInterpretation = "RGB"
-        ds.PlanarConfiguration = 0
-        ds.BitsAllocated = ds.BitsStored = 8
-        ds.HighBit = 7
         pixels = np.repeat((ramp * 255).astype(np.uint8)[:, :, None], 3, axis=2)
+        photometric, bits_stored = "RGB", 8
     else:
-        ds.SamplesPerPixel = 1
-        ds.PhotometricInterpretation = "MONOCHROME2"
-        ds.BitsAllocated = 16
-        ds.BitsStored = 12
-        ds.HighBit = 11
         pixels = (ramp * 4095).astype(np.uint16)
-    ds.PixelRepresentation = 0
-    ds.PixelData = pixels.tobytes()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    ds.save_as(path, enforce_file_format=True)
-    return path
+        photometric, bits_stored = "MONOCHROME2", 12
+    return write_dicom(
+        path,
+        pixels,
+        photometric=photometric,
+        bits_stored=bits_stored,
+        sop_class=ComputedRadiographyImageStorage,
+        StudyInstanceUID=study_uid,
+        PatientID=patient_id,
+        PatientName=f"{patient_id}^Test",
+        StudyDate=study_date,
+        StudyTime="101500",
+        ViewPosition=view,
+    )

@@ -1,3 +1,5 @@
+"""cxr.inference.sr: the DICOM SR of a report, read back with highdicom and pydicom."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -7,18 +9,19 @@ import highdicom as hd
 import numpy as np
 import pydicom
 import pytest
+from dicom_files import dicom_dataset, write_dicom
+from PIL import Image
 from pydicom import Dataset
-from pydicom.dataset import FileMetaDataset
 from pydicom.sr.codedict import codes
 from pydicom.sr.coding import Code
 from pydicom.uid import (
     ComprehensiveSRStorage,
     ComputedRadiographyImageStorage,
-    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
     generate_uid,
 )
 
-from cxr.errors import InputError
+from cxr.errors import InputError, UnreadableImage
 from cxr.inference.outputs import Prediction
 from cxr.inference.sr import (
     DEVICE_CODES,
@@ -31,6 +34,7 @@ from cxr.inference.sr import (
     read_headers,
     write_report_sr,
 )
+from cxr.io import read_dataset
 from cxr.types import CHANGE_FINDINGS, TUBE_LINE_DEVICES, TUBE_LINE_LABELS, Change
 
 REAL_PATIENT_ID = "MRN-73519"
@@ -42,46 +46,32 @@ IMPRESSION = "Lines and tubes in satisfactory position."
 
 
 def _image(path: Path, series_uid: str, number: int, view: str, **overrides: object) -> Path:
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = ComputedRadiographyImageStorage
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID = ComputedRadiographyImageStorage
-    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
-    ds.StudyInstanceUID = STUDY_UID
-    ds.SeriesInstanceUID = series_uid
-    ds.Modality = "CR"
-    ds.PatientID = REAL_PATIENT_ID
-    ds.PatientName = REAL_PATIENT_NAME
-    ds.PatientBirthDate = "19600101"
-    ds.PatientSex = "F"
-    ds.OtherPatientIDsSequence = [Dataset()]
-    ds.OtherPatientIDsSequence[0].PatientID = REAL_PATIENT_ID
-    ds.OtherPatientIDsSequence[0].TypeOfPatientID = "TEXT"
-    ds.AccessionNumber = "ACC001"
-    ds.StudyID = "S1"
-    ds.StudyDate = "20240102"
-    ds.StudyTime = "101500"
-    ds.ReferringPhysicianName = ""
-    ds.SeriesNumber = number
-    ds.InstanceNumber = 1
-    ds.ViewPosition = view
-    ds.Rows = ds.Columns = 16
-    ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = "MONOCHROME2"
-    ds.BitsAllocated = ds.BitsStored = 16
-    ds.HighBit = 15
-    ds.PixelRepresentation = 0
-    ds.PixelData = np.arange(256, dtype=np.uint16).reshape(16, 16).tobytes()
-    for keyword, value in overrides.items():
-        if value is None:
-            delattr(ds, keyword)
-        else:
-            setattr(ds, keyword, value)
-    ds.save_as(path, enforce_file_format=True)
-    return path
+    """A 16x16 CR image of the study with full patient and study attributes; an override of
+    None leaves that attribute out."""
+    other_id = Dataset()
+    other_id.PatientID = REAL_PATIENT_ID
+    other_id.TypeOfPatientID = "TEXT"
+    header: dict[str, object] = {
+        "StudyInstanceUID": STUDY_UID,
+        "SeriesInstanceUID": series_uid,
+        "PatientID": REAL_PATIENT_ID,
+        "PatientName": REAL_PATIENT_NAME,
+        "PatientBirthDate": "19600101",
+        "PatientSex": "F",
+        "OtherPatientIDsSequence": [other_id],
+        "AccessionNumber": "ACC001",
+        "StudyID": "S1",
+        "StudyDate": "20240102",
+        "StudyTime": "101500",
+        "ReferringPhysicianName": "",
+        "SeriesNumber": number,
+        "InstanceNumber": 1,
+        "ViewPosition": view,
+    }
+    pixels = np.arange(256, dtype=np.uint16).reshape(16, 16)
+    return write_dicom(
+        path, pixels, sop_class=ComputedRadiographyImageStorage, **(header | overrides)
+    )
 
 
 @pytest.fixture
@@ -281,6 +271,29 @@ def test_read_headers_names_a_non_dicom_file(tmp_path: Path) -> None:
     with pytest.raises(InputError) as error:
         read_headers([str(not_dicom)])
     assert error.value.path == str(not_dicom)
+
+
+def test_read_headers_reads_files_as_cxr_io_does(tmp_path: Path) -> None:
+    """One reader decides how a header is read: sr refuses what cxr.io refuses, saying the same,
+    and reads the legacy files cxr.io reads."""
+    not_dicom = tmp_path / "note.txt"
+    not_dicom.write_text("not an image")
+    png = tmp_path / "chest.png"
+    Image.fromarray(np.zeros((32, 32), np.uint8)).save(png)
+    for path in (not_dicom, png):
+        with pytest.raises(UnreadableImage) as from_io:
+            read_dataset(path)
+        with pytest.raises(InputError) as from_sr:
+            read_headers([str(path)])
+        assert (from_sr.value.path, from_sr.value.reason) == (str(path), from_io.value.reason)
+    assert "PNG image, not DICOM" in from_sr.value.reason
+
+    bare = dicom_dataset(np.zeros((16, 16), np.uint16), sop_class=ComputedRadiographyImageStorage)
+    del bare.file_meta  # written as a bare implicit VR little endian data set, no preamble
+    bare.save_as(tmp_path / "bare", implicit_vr=True, little_endian=True)
+    (source,) = read_headers([str(tmp_path / "bare")])
+    assert source.SOPInstanceUID == bare.SOPInstanceUID
+    assert source.file_meta.TransferSyntaxUID == ImplicitVRLittleEndian
 
 
 def test_code_tables_cover_the_label_vocabularies() -> None:

@@ -195,7 +195,7 @@ def test_bits_stored_and_signedness(
         else (0, 2**bits_stored - 1)
     )
     values = make.ramp((200, 16), low, high, np.int16 if signed else np.uint16)
-    dataset = make.chest_dataset(values, bits_stored=bits_stored)
+    dataset = make.dicom_dataset(values, bits_stored=bits_stored)
     raw = values.astype(np.int64) & (2**bits_stored - 1)  # two's complement within BitsStored
     if bits_stored < 16:
         raw |= 0b1010 << bits_stored  # garbage above HighBit (e.g. overlay bits) must be ignored
@@ -382,7 +382,7 @@ def test_lossy_syntaxes_decode_closely(tmp_path: Path, make: SimpleNamespace, sy
 
 
 def test_file_without_preamble_is_read(tmp_path: Path, make: SimpleNamespace) -> None:
-    dataset = make.chest_dataset(make.chest_phantom(), bits_stored=12)
+    dataset = make.dicom_dataset(make.chest_phantom(), bits_stored=12)
     del dataset.file_meta  # written as a bare implicit VR little endian data set
     dataset.save_as(tmp_path / "bare", implicit_vr=True, little_endian=True)
     assert (tmp_path / "bare").read_bytes()[128:132] != b"DICM"
@@ -410,7 +410,7 @@ def test_refuses_non_dicom_and_empty_files(tmp_path: Path) -> None:
 
 
 def test_refuses_an_object_without_pixel_data(tmp_path: Path, make: SimpleNamespace) -> None:
-    dataset = make.chest_dataset(make.chest_phantom())
+    dataset = make.dicom_dataset(make.chest_phantom())
     del dataset.PixelData
     dataset.save_as(tmp_path / "nopixels.dcm", enforce_file_format=True)
     assert "no pixel data" in _refusal(tmp_path / "nopixels.dcm")
@@ -434,7 +434,7 @@ def test_refuses_colour_palette_multiframe_and_tiny(tmp_path: Path, make: Simple
 
 
 def test_refuses_an_unknown_transfer_syntax(tmp_path: Path, make: SimpleNamespace) -> None:
-    dataset = make.chest_dataset(make.chest_phantom())
+    dataset = make.dicom_dataset(make.chest_phantom())
     dataset.file_meta.TransferSyntaxUID = "1.2.3.4.5.6"
     dataset.save_as(
         tmp_path / "unknown.dcm", implicit_vr=False, little_endian=True, enforce_file_format=True
@@ -447,6 +447,120 @@ def test_refuses_truncated_pixel_data(tmp_path: Path, make: SimpleNamespace) -> 
     path = make.write_dicom(tmp_path / "full.dcm", make.chest_phantom())
     (tmp_path / "cut.dcm").write_bytes(path.read_bytes()[:-1000])
     assert "truncated pixel data" in _refusal(tmp_path / "cut.dcm")
+
+
+# --- generated: header values cxr checks before pydicom sees them ------------------------------
+
+
+@pytest.mark.parametrize(
+    ("header", "reason"),
+    [
+        ({"BitsStored": 20}, "BitsStored 20 is not between 1 and BitsAllocated (16)"),
+        ({"BitsAllocated": 12}, "BitsAllocated 12"),
+        ({"BitsAllocated": None}, "BitsAllocated missing"),
+        ({"SamplesPerPixel": None}, "SamplesPerPixel missing"),
+        ({"PixelRepresentation": 2}, "PixelRepresentation 2: must be 0 (unsigned) or 1"),
+        ({"PixelRepresentation": None}, "PixelRepresentation missing"),
+    ],
+    ids=lambda value: str(value)[:30],
+)
+def test_refuses_pixel_module_values_naming_the_attribute(
+    tmp_path: Path, make: SimpleNamespace, header: dict[str, object], reason: str
+) -> None:
+    path = make.write_dicom(tmp_path / "bad.dcm", make.chest_phantom(), **header)
+    assert reason in _refusal(path)
+
+
+def test_refuses_a_modality_lut_shorter_than_its_descriptor(
+    tmp_path: Path, make: SimpleNamespace
+) -> None:
+    stored = make.ramp((256, 16), 0, 255, np.uint8)
+    short = _voi_lut_item(np.arange(100, dtype=np.uint16), 0, 16)
+    short.LUTDescriptor = [256, 0, 16]  # promises 256 entries, holds 100
+    path = make.write_dicom(tmp_path / "short-lut.dcm", stored, ModalityLUTSequence=[short])
+    assert "invalid Modality LUT: LUTData holds 100 values for 256 entries" in _refusal(path)
+
+
+def test_refuses_a_modality_lut_with_a_one_value_descriptor_in_implicit_vr(
+    tmp_path: Path, make: SimpleNamespace
+) -> None:
+    """In implicit VR, reading LUT Data makes pydicom index the descriptor (TypeError on one
+    value); cxr checks the descriptor first and says what is wrong with it."""
+    item = Dataset()
+    item.add_new(0x00283002, "US", 256)  # LUTDescriptor: one value instead of three
+    item.add_new(0x00283006, "US", list(range(256)))  # LUTData
+    path = make.write_dicom(
+        tmp_path / "one-value.dcm", make.ramp((256, 16), 0, 255, np.uint8),
+        transfer_syntax=ImplicitVRLittleEndian, ModalityLUTSequence=[item],
+    )  # fmt: skip
+    assert "invalid Modality LUT: LUTDescriptor 256 is not 3 integers" in _refusal(path)
+
+
+@pytest.mark.parametrize(
+    ("window", "problem"),
+    [
+        ({"WindowWidth": 0}, "WindowWidth 0 is below 1"),
+        ({"VOILUTFunction": "GAMMA"}, "unknown VOILUTFunction 'GAMMA'"),
+        ({"VOILUTFunction": "SIGMOID", "WindowWidth": -5}, "WindowWidth -5 is not positive"),
+    ],
+    ids=["zero-width", "unknown-function", "negative-width"],
+)
+def test_unusable_window_falls_back_to_percentiles_saying_why(
+    tmp_path: Path,
+    make: SimpleNamespace,
+    caplog: pytest.LogCaptureFixture,
+    window: dict[str, object],
+    problem: str,
+) -> None:
+    stored = make.ramp((256, 16), 0, 4095, np.uint16)
+    plain = read_image(make.write_dicom(tmp_path / "plain.dcm", stored, bits_stored=12)).pixels
+    path = make.write_dicom(
+        tmp_path / "window.dcm",
+        stored,
+        bits_stored=12,
+        **({"WindowCenter": 1000, "WindowWidth": 800} | window),
+    )
+    with caplog.at_level("WARNING", logger="cxr.io.dicom"):
+        pixels = read_image(path).pixels
+    np.testing.assert_array_equal(pixels, plain)
+    assert problem in caplog.text
+
+
+def test_empty_voi_lut_function_means_linear(tmp_path: Path, make: SimpleNamespace) -> None:
+    stored = make.ramp((256, 16), 0, 4095, np.uint16)
+    path = make.write_dicom(
+        tmp_path / "empty-function.dcm", stored, bits_stored=12,
+        WindowCenter=1000, WindowWidth=800, VOILUTFunction="",
+    )  # fmt: skip
+    np.testing.assert_allclose(
+        read_image(path).pixels[:, 0], _linear_window(stored[:, 0], 1000, 800), atol=1e-3
+    )
+
+
+def test_unusable_voi_lut_gives_way_to_the_window(
+    tmp_path: Path, make: SimpleNamespace, caplog: pytest.LogCaptureFixture
+) -> None:
+    stored = make.ramp((256, 16), 0, 255, np.uint8)
+    nine_bit = _voi_lut_item(np.arange(256, dtype=np.uint16), 0, 9)  # pydicom has no 9-bit LUT
+    path = make.write_dicom(
+        tmp_path / "nine-bit.dcm", stored,
+        VOILUTSequence=[nine_bit], WindowCenter=100, WindowWidth=101,
+    )  # fmt: skip
+    with caplog.at_level("WARNING", logger="cxr.io.dicom"):
+        pixels = read_image(path).pixels[:, 0]
+    np.testing.assert_allclose(pixels, _linear_window(stored[:, 0], 100, 101), atol=1e-3)
+    assert "9 bits per LUT entry" in caplog.text
+
+
+def test_corrupt_element_is_named(tmp_path: Path, make: SimpleNamespace) -> None:
+    path = make.write_dicom(tmp_path / "chest.dcm", make.chest_phantom(), PatientID="PATIENT-7")
+    data = path.read_bytes()
+    at = data.index(b"LO" + len(b"PATIENT-7 ").to_bytes(2, "little") + b"PATIENT-7")
+    (tmp_path / "bad-vr.dcm").write_bytes(data[:at] + b"ZZ" + data[at + 2 :])  # no such VR
+    with pytest.raises(UnreadableImage) as refused:
+        read_header(tmp_path / "bad-vr.dcm")
+    assert "corrupt PatientID element" in refused.value.reason
+    assert "ZZ" in refused.value.reason
 
 
 # --- PNG / JPEG ----------------------------------------------------------------------------------
@@ -572,3 +686,44 @@ def test_missing_decoder_plugin_names_the_package(
     monkeypatch.setattr("cxr.io.dicom.get_decoder", lambda syntax: unavailable)
     reason = _refusal(path)
     assert "RLE Lossless" in reason and "install python-gdcm" in reason
+
+
+# --- cxr's own errors are not the file's ---------------------------------------------------------
+
+
+_WINDOW = {"WindowCenter": 2000, "WindowWidth": 3000}
+
+
+@pytest.mark.parametrize(
+    ("helper", "error", "header"),
+    [
+        ("_percentile_window", TypeError, {}),
+        ("_voi_output_range", KeyError, _WINDOW),
+        ("_rescale", AttributeError, _WINDOW),
+        ("_padding_mask", AssertionError, {}),
+        ("_sample", RuntimeError, _WINDOW),
+        ("_spacing", IndexError, {}),
+        ("_acquisition_datetime", ValueError, {}),
+    ],
+)
+def test_a_bug_in_cxr_code_propagates_instead_of_refusing_the_file(
+    tmp_path: Path,
+    make: SimpleNamespace,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    helper: str,
+    error: type[Exception],
+    header: dict[str, object],
+) -> None:
+    """A valid file read through a broken cxr helper: the helper's error must reach the caller,
+    neither as UnreadableImage ("corrupt file") nor as a warning and a percentile window."""
+    path = make.write_dicom(tmp_path / "chest.dcm", make.chest_phantom(), bits_stored=12, **header)
+    assert_contract(read_image(path))
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise error(f"bug in cxr.io.dicom.{helper}")
+
+    monkeypatch.setattr(f"cxr.io.dicom.{helper}", broken)
+    with caplog.at_level("WARNING", logger="cxr.io.dicom"), pytest.raises(error, match="bug in"):
+        read_image(path)
+    assert caplog.text == ""

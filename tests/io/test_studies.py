@@ -74,10 +74,10 @@ def _write_junk(root: Path, make: SimpleNamespace) -> None:
     (junk / "notes.txt").write_text("a report, not an image\n")
     (junk / "empty.dcm").write_bytes(b"")
     make.write_dicom(junk / "rgb.dcm", np.zeros((16, 16, 3), np.uint8), photometric="RGB")
-    no_study = make.chest_dataset(PIXELS)
+    no_study = make.dicom_dataset(PIXELS)
     del no_study.StudyInstanceUID
     no_study.save_as(junk / "no-study.dcm", enforce_file_format=True)
-    no_rows = make.chest_dataset(PIXELS)
+    no_rows = make.dicom_dataset(PIXELS)
     del no_rows.Rows
     no_rows.save_as(junk / "no-rows.dcm", enforce_file_format=True)
 

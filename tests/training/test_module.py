@@ -109,7 +109,7 @@ def test_a_change_label_without_a_prior_image_does_not_move_the_change_head(
     batch = next(iter(datamodule.train_dataloader()))
     prior = IMAGE_SLOTS.index("prior_frontal")
     # Every row carries change labels, as an MS-CXR-T row whose prior file is missing does.
-    batch["change"] = torch.full_like(batch["change"], Change.WORSENING.index)
+    batch["change"] = torch.full_like(batch["change"], Change.WORSENING.code)
     batch["image_present"][:, prior] = False
     batch["images"][:, prior] = 0.0
     module = ReportModule(phantom_model(datamodule))

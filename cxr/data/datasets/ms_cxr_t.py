@@ -46,7 +46,7 @@ def change_labels(row: Mapping[Any, Any], path: Path) -> list[int]:
     for finding in CHANGE_FINDINGS:
         text = str(row.get(change_column(finding)) or "").strip()
         try:
-            labels.append(Change.parse(text).index if text else CHANGE_UNKNOWN)
+            labels.append(Change.parse(text).code if text else CHANGE_UNKNOWN)
         except ValueError as error:
             raise InputError(
                 path, f"{change_column(finding)}={text!r} is not improving/stable/worsening"

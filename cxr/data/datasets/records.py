@@ -64,7 +64,7 @@ def targets_from_rows(report: Mapping[str, Any] | None, labels: Mapping[str, Any
                 targets.tube_line[i] = float(labels[column])
         for i, finding in enumerate(CHANGE_FINDINGS):
             value = labels.get(change_column(finding))
-            targets.change[i] = Change.parse(str(value)).index if not is_missing(value) else CHANGE_UNKNOWN
+            targets.change[i] = Change.parse(str(value)).code if not is_missing(value) else CHANGE_UNKNOWN
     return targets
 
 

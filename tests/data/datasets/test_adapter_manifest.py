@@ -37,7 +37,7 @@ def test_csv_with_report_labels_and_relative_images(
     assert second.prior_study_id == "a1" and second.images.prior_frontal == first.images.frontal
     assert second.prompt.prior_report == "Clear lungs. Normal."
     assert second.images.lateral == str(tmp_path / "img" / "a2_lat.png")
-    assert second.targets.change[4] == Change.WORSENING.index and second.targets.report is None
+    assert second.targets.change[4] == Change.WORSENING.code and second.targets.report is None
     assert lone.images.frontal is None and lone.patient_id == "unknown-patient:b1"
 
 

@@ -23,7 +23,7 @@ def mimic_jpg(mimic_tree: Callable[..., Path], make_ms_cxr_t_table: Callable[[Pa
 
 
 def _change(**labels: Change) -> list[int]:
-    return [labels[f].index if f in labels else -1 for f in CHANGE_FINDINGS]
+    return [labels[f].code if f in labels else -1 for f in CHANGE_FINDINGS]
 
 
 def test_pairs_become_studies_with_change_labels_and_prior_images(mimic_jpg: Path) -> None:

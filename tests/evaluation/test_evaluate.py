@@ -1,4 +1,5 @@
-"""`cxr evaluate` end to end on small generated files shaped like `cxr synth` / `cxr generate`."""
+"""`cxr evaluate` end to end (cxr/evaluation/evaluate.py and outputs.py) on small generated files
+shaped like `cxr synth` / `cxr generate`."""
 
 from __future__ import annotations
 
@@ -10,8 +11,17 @@ import numpy as np
 import pytest
 
 from cxr.cli import main
-from cxr.evaluation.run import device_status
-from cxr.types import CHANGE_FINDINGS, TUBE_LINE_LABELS, change_column
+from cxr.evaluation.classification import micro_macro
+from cxr.evaluation.labeler import COMMON_OBSERVATIONS, OBSERVATIONS
+from cxr.evaluation.metric_keys import (
+    AUC_MACRO,
+    CHANGE_ACCURACY_MACRO,
+    CHANGE_F1_MACRO,
+    NLG_METRICS,
+    PerSubject,
+    clinical_key,
+)
+from cxr.types import CHANGE_FINDINGS, TUBE_LINE_DEVICES, TUBE_LINE_LABELS, change_column
 
 REPORTS = [
     ("s1", "p1", "Heart size is normal. No effusion.", "No acute disease."),
@@ -136,7 +146,7 @@ def test_metrics_tube_line_change_and_unmatched(
     for plot in ("tube_line_roc.png", "change_confusion.png", "observation_f1.png"):
         assert (tmp_path / "out" / plot).stat().st_size > 1000
     table = capsys.readouterr().out
-    assert "BLEU-4" in table and "chexbert: skipped: no local weights given" in table
+    assert "BLEU-4" in table and "chexbert: unavailable: no local weights given" in table
 
 
 def test_compare_and_baselines(files: dict[str, Path], tmp_path: Path) -> None:
@@ -217,10 +227,31 @@ def test_missing_references_is_a_user_error(files: dict[str, Path], tmp_path: Pa
     assert code == 2
 
 
-def test_device_status() -> None:
-    reference = np.array(
-        [[0, 1, 1], [0, 0, 0], [np.nan, 0, 1]]
-    )  # ETT: Abnormal, Borderline, Normal
-    assert device_status(reference).tolist() == [1, 3, -1]
-    probabilities = np.array([[0.1, 0.3, 0.9], [0.2, 0.1, 0.3]])
-    assert device_status(probabilities).tolist() == [2, 3]
+def _every_metric_name() -> set[str]:
+    """Every name metric_keys can build for cxr's metric families."""
+    statistics = micro_macro(*(np.zeros((1, 1)),) * 3)
+    subjects = {
+        PerSubject.TUBE_LINE_AUC: TUBE_LINE_LABELS,
+        PerSubject.STATUS_ACCURACY: tuple(TUBE_LINE_DEVICES),
+        PerSubject.OBSERVATION_F1: OBSERVATIONS,
+        PerSubject.CHANGE_ACCURACY: CHANGE_FINDINGS,
+        PerSubject.CHANGE_F1: CHANGE_FINDINGS,
+    }
+    return {
+        *NLG_METRICS,
+        AUC_MACRO,
+        CHANGE_ACCURACY_MACRO,
+        CHANGE_F1_MACRO,
+        *(
+            clinical_key(s, n)
+            for s in statistics
+            for n in (len(OBSERVATIONS), len(COMMON_OBSERVATIONS))
+        ),
+        *(family.key(subject) for family, names in subjects.items() for subject in names),
+    }
+
+
+def test_every_metric_name_is_built_by_metric_keys(files: dict[str, Path], tmp_path: Path) -> None:
+    metrics = _run(files, tmp_path / "out")
+    assert set(metrics) <= _every_metric_name()
+    assert {"CE-F1-micro-14", "CE-F1-macro-5", "StatusAcc/ETT", "ChangeAcc-macro"} <= set(metrics)

@@ -1,0 +1,89 @@
+"""Clinical efficacy: the offline labeler's CheXpert observations of the generated report
+against those of the reference, as precision, recall and F1.
+
+Metrics: micro and macro P/R/F1 over all 14 observations and over the 5 common ones
+(`COMMON_OBSERVATIONS`), and F1 per observation. Where the labeler finds an uncertain mention
+(-1), `UncertainMapping` decides whether it counts as positive, negative, or leaves that
+(study, observation) pair out.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+
+import numpy as np
+import pandas as pd
+
+from cxr.evaluation.classification import binary_counts, micro_macro, precision_recall_f1
+from cxr.evaluation.labeler import COMMON_OBSERVATIONS, OBSERVATIONS
+from cxr.evaluation.metric_keys import PerSubject, clinical_key
+
+
+class UncertainMapping(str, Enum):
+    """How the labeler's uncertain (-1) mentions count in clinical-efficacy scores."""
+
+    POSITIVE = "positive"
+    NEGATIVE = "negative"
+    IGNORE = "ignore"  # (study, observation) pairs with an uncertain side are left out
+
+
+def _positive_and_valid(
+    predicted: pd.DataFrame, reference: pd.DataFrame, uncertain: UncertainMapping
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(predicted positive, reference positive, pair counted), each (studies x observations),
+    from two `label_reports` tables."""
+    sides = []
+    for labels in (predicted, reference):
+        values = labels[list(OBSERVATIONS)].to_numpy(float)
+        hedged = values == -1.0
+        positive = values == 1.0
+        sides.append(
+            (positive | hedged if uncertain is UncertainMapping.POSITIVE else positive, hedged)
+        )
+    (predicted_positive, predicted_hedged), (reference_positive, reference_hedged) = sides
+    valid = np.ones_like(predicted_positive)
+    if uncertain is UncertainMapping.IGNORE:
+        valid = ~(predicted_hedged | reference_hedged)
+    return predicted_positive, reference_positive, valid
+
+
+class ClinicalEfficacy:
+    """Clinical-efficacy metrics of one system as a function of bootstrap study weights."""
+
+    def __init__(
+        self, predicted: pd.DataFrame, reference: pd.DataFrame, uncertain: UncertainMapping
+    ) -> None:
+        """Args:
+        predicted: `label_reports` of the generated texts.
+        reference: `label_reports` of the reference texts, row for row.
+        uncertain: how uncertain mentions count.
+        """
+        self._predicted, self._reference, self._valid = _positive_and_valid(
+            predicted, reference, uncertain
+        )
+
+    def __call__(self, weights: np.ndarray) -> dict[str, np.ndarray]:
+        tp, fp, fn = binary_counts(self._predicted, self._reference, self._valid, weights)
+        result: dict[str, np.ndarray] = {}
+        common = [OBSERVATIONS.index(o) for o in COMMON_OBSERVATIONS]
+        for columns in (list(range(len(OBSERVATIONS))), common):
+            summary = micro_macro(tp[:, columns], fp[:, columns], fn[:, columns])
+            for statistic, values in summary.items():
+                result[clinical_key(statistic, len(columns))] = values
+        _, _, f1 = precision_recall_f1(tp, fp, fn)
+        for column, observation in enumerate(OBSERVATIONS):
+            result[PerSubject.OBSERVATION_F1.key(observation)] = f1[:, column]
+        return result
+
+
+def observation_mismatches(
+    predicted: pd.DataFrame,
+    reference: pd.DataFrame,
+    uncertain: UncertainMapping = UncertainMapping.NEGATIVE,
+) -> np.ndarray:
+    """Per study, the number of counted observations whose positive call differs between the
+    generated and the reference report (two `label_reports` tables, row for row)."""
+    predicted_positive, reference_positive, valid = _positive_and_valid(
+        predicted, reference, uncertain
+    )
+    return ((predicted_positive != reference_positive) & valid).sum(axis=1)

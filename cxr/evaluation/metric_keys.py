@@ -1,0 +1,75 @@
+"""Metric names: every key of metrics.json, systems.json, differences.json and the table.
+
+Each name is built here and only here; metric families, tables, plots and notebooks import
+these builders, and find a family's per-label metrics through `PerSubject.select` instead of
+parsing names themselves, so a renamed metric changes in one place. The spellings are part of
+the output contract (users and tests read metrics.json): change them only on purpose.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from enum import Enum
+from typing import TypeVar
+
+T = TypeVar("T")
+
+BLEU_4 = "BLEU-4"
+BLEU: tuple[str, ...] = ("BLEU-1", "BLEU-2", "BLEU-3", BLEU_4)
+METEOR = "METEOR"
+ROUGE_L = "ROUGE-L"
+CIDER = "CIDEr"
+# The NLG metrics, in the order tables show them.
+NLG_METRICS: tuple[str, ...] = (*BLEU, METEOR, ROUGE_L, CIDER)
+
+AUC_MACRO = "AUC-macro"
+CHANGE_ACCURACY_MACRO = "ChangeAcc-macro"
+CHANGE_F1_MACRO = "ChangeF1-macro"
+
+
+class PerSubject(str, Enum):
+    """Families with one metric per subject (a label, device, observation or finding).
+
+    A key is "<family>/<subject>", e.g. "AUC/ETT - Normal" or "CE-F1/Edema".
+    """
+
+    TUBE_LINE_AUC = "AUC"  # per TUBE_LINE_LABELS label
+    STATUS_ACCURACY = "StatusAcc"  # per TUBE_LINE_DEVICES device
+    OBSERVATION_F1 = "CE-F1"  # per labeler observation
+    CHANGE_ACCURACY = "ChangeAcc"  # per CHANGE_FINDINGS finding
+    CHANGE_F1 = "ChangeF1"  # per CHANGE_FINDINGS finding (macro F1 over the change classes)
+
+    def key(self, subject: str) -> str:
+        """The metric name of one subject of this family."""
+        return f"{self.value}/{subject}"
+
+    def select(self, metrics: Mapping[str, T]) -> dict[str, T]:
+        """{subject: value} of this family's metrics among `metrics`, in their order."""
+        prefix = self.key("")
+        return {k[len(prefix) :]: v for k, v in metrics.items() if k.startswith(prefix)}
+
+
+def is_per_subject(key: str) -> bool:
+    """Whether a metric is one subject's (tables leave these out unless asked for detail)."""
+    return any(key.startswith(family.key("")) for family in PerSubject)
+
+
+def per_subject_keys(keys: Iterable[str], families: Iterable[PerSubject]) -> list[str]:
+    """The keys among `keys` that belong to any of `families`, in their order."""
+    prefixes = tuple(family.key("") for family in families)
+    return [k for k in keys if k.startswith(prefixes)]
+
+
+def clinical_key(statistic: str, n_observations: int) -> str:
+    """A clinical-efficacy summary, e.g. "CE-F1-micro-14".
+
+    Args:
+        statistic: a key of `cxr.evaluation.classification.micro_macro` ("P-micro", ...).
+        n_observations: how many observations it pools (all 14, or the 5 common ones).
+    """
+    return f"CE-{statistic}-{n_observations}"
+
+
+def scorer_key(scorer: str, metric: str) -> str:
+    """A model-based scorer's metric, e.g. "chexbert/F1"."""
+    return f"{scorer}/{metric}"

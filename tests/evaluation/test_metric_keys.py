@@ -1,0 +1,43 @@
+"""Metric names (cxr/evaluation/metric_keys.py): the spellings metrics.json promises, and the
+per-subject groupings plots and notebooks read."""
+
+from __future__ import annotations
+
+from cxr.evaluation.metric_keys import (
+    NLG_METRICS,
+    PerSubject,
+    clinical_key,
+    is_per_subject,
+    per_subject_keys,
+    scorer_key,
+)
+
+
+def test_names_are_spelled_as_metrics_json_has_them() -> None:
+    assert NLG_METRICS == ("BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4", "METEOR", "ROUGE-L", "CIDEr")
+    assert PerSubject.TUBE_LINE_AUC.key("ETT - Normal") == "AUC/ETT - Normal"
+    assert PerSubject.STATUS_ACCURACY.key("Swan Ganz") == "StatusAcc/Swan Ganz"
+    assert PerSubject.OBSERVATION_F1.key("Edema") == "CE-F1/Edema"
+    assert PerSubject.CHANGE_ACCURACY.key("edema") == "ChangeAcc/edema"
+    assert PerSubject.CHANGE_F1.key("edema") == "ChangeF1/edema"
+    assert clinical_key("F1-micro", 14) == "CE-F1-micro-14"
+    assert scorer_key("chexbert", "F1") == "chexbert/F1"
+
+
+def test_select_gives_one_familys_subjects_and_nothing_else() -> None:
+    metrics = {
+        "CE-F1-micro-14": 0.9,  # shares the "CE-F1" start, but is a summary
+        "CE-F1/Edema": 0.5,
+        "CE-F1/Cardiomegaly": 0.25,
+        "ChangeF1/edema": 0.1,
+        "AUC-macro": 0.7,
+    }
+    assert PerSubject.OBSERVATION_F1.select(metrics) == {"Edema": 0.5, "Cardiomegaly": 0.25}
+    assert PerSubject.TUBE_LINE_AUC.select(metrics) == {}
+    assert [k for k in metrics if is_per_subject(k)] == [
+        "CE-F1/Edema",
+        "CE-F1/Cardiomegaly",
+        "ChangeF1/edema",
+    ]
+    assert not is_per_subject(scorer_key("chexbert", "F1"))
+    assert per_subject_keys(metrics, [PerSubject.CHANGE_F1]) == ["ChangeF1/edema"]
