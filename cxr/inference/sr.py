@@ -63,7 +63,7 @@ from pydicom.valuerep import DA, TM
 from cxr.errors import InputError
 from cxr.inference.outputs import Prediction
 from cxr.io import read_dataset
-from cxr.types import CHANGE_FINDINGS, TUBE_LINE_DEVICES, TUBE_LINE_LABELS, Change
+from cxr.types import CHANGE_FINDINGS, NOT_ASSESSED, TUBE_LINE_DEVICES, TUBE_LINE_LABELS, Change
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +77,6 @@ def _private(value: str, meaning: str) -> Code:
 PROBABILITY_UNIT = Code("{probability}", "UCUM", "probability")
 TUBES_AND_LINES = _private("TUBES-LINES", "Tubes and lines")
 PRIOR_STUDY = _private("PRIOR-STUDY", "Prior study identifier")
-NOT_ASSESSED_TEXT = "not assessed"
 
 DEVICE_CODES: dict[str, Code] = {
     "ETT": codes.SCT.EndotrachealTube,
@@ -86,7 +85,7 @@ DEVICE_CODES: dict[str, Code] = {
     "Swan Ganz": codes.SCT.SwannGanzCatheter,
 }
 
-# Keys are casefolded called statuses (cxr.inference.outputs.call_tube_line).
+# Keys are casefolded device statuses (cxr.tube_line.DEVICE_STATUSES).
 STATUS_CODES: dict[str, Code] = {
     "absent": codes.SCT.Absent,
     "present": codes.SCT.Present,
@@ -130,8 +129,7 @@ PROGRESSION_CODES: dict[Change, Code] = {
     change: _private(change.name, change.name.capitalize()) for change in Change
 }
 PROGRESSION_PROBABILITY_CODES: dict[Change, Code] = {
-    change: _private(f"PROB-{change.name}", f"Probability of {change.name.lower()}")
-    for change in Change
+    change: _private(f"PROB-{change.name}", f"Probability of {change.value}") for change in Change
 }
 
 # Patient identity attributes dropped when pseudonymizing, besides PatientID/PatientName.
@@ -395,7 +393,7 @@ def _comparison(prediction: Prediction) -> hd.sr.ContainerContentItem:
             items.append(
                 hd.sr.TextContentItem(
                     name=FINDING_CODES[finding],
-                    value=NOT_ASSESSED_TEXT,
+                    value=NOT_ASSESSED,
                     relationship_type=_CONTAINS,
                 )
             )
@@ -417,17 +415,15 @@ def _prior_study(prior_study_id: str) -> hd.sr.ContentItem:
 def _progression(finding: str, called: str, probs: dict[str, float]) -> hd.sr.CodeContentItem:
     try:
         change = Change.parse(called)
-    except KeyError:
-        raise ValueError(
-            f"unknown change {called!r} for {finding}; expected improving, stable or worsening"
-        ) from None
+    except ValueError as error:
+        raise ValueError(f"{finding}: {error}") from None
     item = hd.sr.CodeContentItem(
         name=FINDING_CODES[finding], value=PROGRESSION_CODES[change], relationship_type=_CONTAINS
     )
-    known = [c for c in Change if c.name.lower() in probs]
+    known = [c for c in Change if c.value in probs]
     if known:
         item.ContentSequence = hd.sr.ContentSequence(
-            [_probability(PROGRESSION_PROBABILITY_CODES[c], probs[c.name.lower()]) for c in known]
+            [_probability(PROGRESSION_PROBABILITY_CODES[c], probs[c.value]) for c in known]
         )
     return item
 

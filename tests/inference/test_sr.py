@@ -26,7 +26,6 @@ from cxr.inference.outputs import Prediction
 from cxr.inference.sr import (
     DEVICE_CODES,
     FINDING_CODES,
-    NOT_ASSESSED_TEXT,
     PROBABILITY_UNIT,
     PROGRESSION_CODES,
     STATUS_CODES,
@@ -35,7 +34,7 @@ from cxr.inference.sr import (
     write_report_sr,
 )
 from cxr.io import read_dataset
-from cxr.types import CHANGE_FINDINGS, TUBE_LINE_DEVICES, TUBE_LINE_LABELS, Change
+from cxr.types import CHANGE_FINDINGS, NOT_ASSESSED, TUBE_LINE_DEVICES, TUBE_LINE_LABELS, Change
 
 REAL_PATIENT_ID = "MRN-73519"
 REAL_PATIENT_NAME = "Doe^Jane"
@@ -197,14 +196,14 @@ def test_sr_holds_change_with_the_prior_study(tmp_path: Path, source_paths: list
     assert edema.ConceptCodeSequence[0].CodeValue == "IMPROVING"
     # consolidation and pneumonia were not called, so they are not assessed
     (consolidation,) = _items(report, FINDING_CODES["consolidation"], "TEXT")
-    assert consolidation.TextValue == NOT_ASSESSED_TEXT
+    assert consolidation.TextValue == NOT_ASSESSED
 
 
 def test_sr_without_prior_says_change_not_assessed(tmp_path: Path, source_paths: list[str]) -> None:
     report = hd.sr.srread(_write(tmp_path, source_paths, with_change=False))
     for finding in CHANGE_FINDINGS:
         (item,) = _items(report, FINDING_CODES[finding], "TEXT")
-        assert item.TextValue == NOT_ASSESSED_TEXT
+        assert item.TextValue == NOT_ASSESSED
         assert _items(report, FINDING_CODES[finding], "CODE") == []
     assert _items(report, codes.DCM.StudyInstanceUID, "UIDREF") == []
 
