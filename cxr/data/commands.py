@@ -9,7 +9,7 @@ from typing import Any
 from jsonargparse import ArgumentError, ArgumentParser
 from jsonargparse.typing import Path_fr
 
-from cxr.data.datamodule import ReportDataModule, count_studies
+from cxr.data.datamodule import ReportDataModule
 from cxr.data.splits import Split
 from cxr.errors import CxrError
 
@@ -55,15 +55,11 @@ def data_check(
     if data is None:
         raise CxrError("give --config EXPERIMENT.yaml (with a data: section) or --data DATA.yaml")
     module = build_data_module(data)
-    table = {split: count_studies(module.studies(split)) for split in Split}
+    table = module.summary()
     print(format_counts(table))
     for number, source in enumerate(module.sources):
-        per_split = {
-            split: count_studies([s for n, s in module.splits[split] if n == number])
-            for split in Split
-        }
         print(f"\nsource {number}: {source.adapter} {source.root} (weight {source.weight:g})")
-        print(format_counts(per_split))
+        print(format_counts(module.summary(number)))
     total = sum(counts["studies"] for counts in table.values())
     if total == 0:
         log.error("the sources yielded no study: check the roots and options above")

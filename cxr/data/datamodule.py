@@ -241,9 +241,13 @@ class ReportDataModule(L.LightningDataModule):
     def test_dataloader(self) -> DataLoader[Any]:
         return self._loader(self._dataset(Split.TEST))
 
-    def summary(self) -> dict[str, dict[str, int]]:
-        """Counts of studies, images, reports, labels and priors per split."""
-        return {split.value: count_studies(self.studies(split)) for split in Split}
+    def summary(self, source: int | None = None) -> dict[Split, dict[str, int]]:
+        """Counts of studies, images, reports, labels and priors per split, of every source or
+        of the one whose index in `sources` is given."""
+        return {
+            split: count_studies([s for n, s in self.splits[split] if source in (None, n)])
+            for split in Split
+        }
 
 
 def count_studies(studies: Sequence[Study]) -> dict[str, int]:
