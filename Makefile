@@ -32,8 +32,11 @@ test: install
 test-fast: install
 	$(PYTHON) -m pytest -m "not slow" $(PYTEST_ARGS)
 
+LINTED := cxr tests benchmarks train.py evaluate.py
+
 lint: install
-	$(VENV)/bin/ruff check cxr tests benchmarks train.py evaluate.py
+	$(VENV)/bin/ruff check $(LINTED)
+	$(VENV)/bin/ruff format --check $(LINTED)
 	$(VENV)/bin/mypy cxr
 
 bench: install

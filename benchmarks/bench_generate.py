@@ -44,7 +44,9 @@ sys.exit(code)
 
 
 def demo_model(studies: list[Study], folder: Path) -> Path:
-    texts = [t for t in (join_report(s.targets.findings, s.targets.impression) for s in studies) if t]
+    texts = [
+        t for t in (join_report(s.targets.findings, s.targets.impression) for s in studies) if t
+    ]
     torch.manual_seed(0)
     model = ReportModel(
         EncoderConfig(name="resnet10t", image_size=128),
@@ -56,7 +58,9 @@ def demo_model(studies: list[Study], folder: Path) -> Path:
     return model.save_pretrained(folder / "model")
 
 
-def studies_per_second(model_dir: Path, studies: list[Study], batch_size: int, decoding: GenerationConfig) -> float:
+def studies_per_second(
+    model_dir: Path, studies: list[Study], batch_size: int, decoding: GenerationConfig
+) -> float:
     generator = ReportGenerator(model_dir, batch_size=batch_size, generation_config=decoding)
     started = time.perf_counter()
     done = sum(1 for _ in generator.generate(studies))
@@ -65,10 +69,24 @@ def studies_per_second(model_dir: Path, studies: list[Study], batch_size: int, d
 
 def peak_rss_mb(folder: Path, model_dir: Path, output: Path, max_new_tokens: int) -> float:
     command = [
-        sys.executable, "-c", _PEAK_RSS, "-q", "generate", str(folder), "--model", str(model_dir),
-        "-o", str(output), "--batch-size", "16", "--max-new-tokens", str(max_new_tokens),
+        sys.executable,
+        "-c",
+        _PEAK_RSS,
+        "-q",
+        "generate",
+        str(folder),
+        "--model",
+        str(model_dir),
+        "-o",
+        str(output),
+        "--batch-size",
+        "16",
+        "--max-new-tokens",
+        str(max_new_tokens),
     ]
-    result = subprocess.run(command, capture_output=True, text=True, check=True, env=os.environ | {"TQDM_DISABLE": "1"})
+    result = subprocess.run(
+        command, capture_output=True, text=True, check=True, env=os.environ | {"TQDM_DISABLE": "1"}
+    )
     line = next(line for line in result.stdout.splitlines() if line.startswith("PEAK_RSS_KB"))
     return int(line.split()[1]) / 1024
 
@@ -76,7 +94,9 @@ def peak_rss_mb(folder: Path, model_dir: Path, output: Path, max_new_tokens: int
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a smoke run of a few seconds")
-    parser.add_argument("--max-new-tokens", type=int, default=default_generation_config().max_new_tokens)
+    parser.add_argument(
+        "--max-new-tokens", type=int, default=default_generation_config().max_new_tokens
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     small, large, timed = (6, 12, 8) if args.quick else (40, 190, 48)
@@ -91,21 +111,40 @@ def main() -> None:
         model_dir = demo_model(small_studies, root)
         sample = large_studies[:timed]
 
-        print(f"phantom studies: small folder {len(small_studies)}, large folder {len(large_studies)}; "
-              f"timed sample {len(sample)}, {tokens} new tokens")
+        print(
+            f"phantom studies: small folder {len(small_studies)}, large folder {len(large_studies)}; "
+            f"timed sample {len(sample)}, {tokens} new tokens"
+        )
         greedy = GenerationConfig(max_new_tokens=tokens)
-        baseline = studies_per_second(model_dir, sample, 1, GenerationConfig(max_new_tokens=tokens, use_cache=False))
+        baseline = studies_per_second(
+            model_dir, sample, 1, GenerationConfig(max_new_tokens=tokens, use_cache=False)
+        )
         batched = studies_per_second(model_dir, sample, 16, greedy)
-        print(f"1. batch 1, no KV cache: {baseline:.2f} studies/s | batch 16 + KV cache: {batched:.2f} studies/s "
-              f"-> {batched / baseline:.1f}x (goal >= 5x)")
-        beam = studies_per_second(model_dir, sample, 16, GenerationConfig(max_new_tokens=tokens, num_beams=3))
-        print(f"2. greedy: {batched:.2f} studies/s | beam 3: {beam:.2f} studies/s -> beam takes {batched / beam:.1f}x the time")
+        print(
+            f"1. batch 1, no KV cache: {baseline:.2f} studies/s | batch 16 + KV cache: {batched:.2f} studies/s "
+            f"-> {batched / baseline:.1f}x (goal >= 5x)"
+        )
+        beam = studies_per_second(
+            model_dir, sample, 16, GenerationConfig(max_new_tokens=tokens, num_beams=3)
+        )
+        print(
+            f"2. greedy: {batched:.2f} studies/s | beam 3: {beam:.2f} studies/s -> beam takes {batched / beam:.1f}x the time"
+        )
         rss_small = peak_rss_mb(root / "small", model_dir, root / "out-small", tokens)
         rss_large = peak_rss_mb(root / "large", model_dir, root / "out-large", tokens)
-        print(f"3. peak RSS of `cxr generate`: {len(small_studies)} studies {rss_small:.0f} MB | "
-              f"{len(large_studies)} studies {rss_large:.0f} MB -> {rss_large / rss_small:.2f}x (goal: flat, ~1.0x)")
-        print(json.dumps({"kv_batch_speedup": batched / baseline, "beam3_slowdown": batched / beam,
-                          "rss_ratio": rss_large / rss_small}))
+        print(
+            f"3. peak RSS of `cxr generate`: {len(small_studies)} studies {rss_small:.0f} MB | "
+            f"{len(large_studies)} studies {rss_large:.0f} MB -> {rss_large / rss_small:.2f}x (goal: flat, ~1.0x)"
+        )
+        print(
+            json.dumps(
+                {
+                    "kv_batch_speedup": batched / baseline,
+                    "beam3_slowdown": batched / beam,
+                    "rss_ratio": rss_large / rss_small,
+                }
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -53,25 +53,33 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         base = synthesize(Path(tmp) / "base", max(1, patients // 4), SEED, size=size, workers=1)
         base_rate = base.studies / base.seconds
-        print(f"baseline  1 worker : {base.studies:5d} studies in {base.seconds:6.1f} s "
-              f"= {base_rate:6.1f} studies/s")
+        print(
+            f"baseline  1 worker : {base.studies:5d} studies in {base.seconds:6.1f} s "
+            f"= {base_rate:6.1f} studies/s"
+        )
         load = os.getloadavg()[0]
         cpu_before = cpu_seconds()
         run = synthesize(Path(tmp) / "run", patients, SEED, size=size, workers=args.workers)
         cpu = cpu_seconds() - cpu_before
         rate = run.studies / run.seconds
-        print(f"synthesize {args.workers} workers: {run.studies:5d} studies ({run.images} images, "
-              f"{run.compressed_images} compressed) in {run.seconds:6.1f} s = {rate:6.1f} studies/s "
-              f"= {rate / base_rate:.2f}x baseline")
+        print(
+            f"synthesize {args.workers} workers: {run.studies:5d} studies ({run.images} images, "
+            f"{run.compressed_images} compressed) in {run.seconds:6.1f} s = {rate:6.1f} studies/s "
+            f"= {rate / base_rate:.2f}x baseline"
+        )
         per_thousand = 1000 / rate
         verdict = "meets" if per_thousand <= GOAL_SECONDS else "MISSES"
-        print(f"1,000 studies at {size} px: {per_thousand:.1f} s wall ({verdict} the "
-              f"{GOAL_SECONDS:.0f} s goal; {per_thousand / GOAL_SECONDS:.2f}x of it; load average "
-              f"{load:.1f} when it started)")
+        print(
+            f"1,000 studies at {size} px: {per_thousand:.1f} s wall ({verdict} the "
+            f"{GOAL_SECONDS:.0f} s goal; {per_thousand / GOAL_SECONDS:.2f}x of it; load average "
+            f"{load:.1f} when it started)"
+        )
         cpu_per_thousand = cpu * 1000 / run.studies
         idle = cpu_per_thousand / args.workers
-        print(f"CPU time: {cpu_per_thousand:.1f} CPU-s per 1,000 studies -> {idle:.1f} s on "
-              f"{args.workers} idle cores ({idle / GOAL_SECONDS:.2f}x of the goal)")
+        print(
+            f"CPU time: {cpu_per_thousand:.1f} CPU-s per 1,000 studies -> {idle:.1f} s on "
+            f"{args.workers} idle cores ({idle / GOAL_SECONDS:.2f}x of the goal)"
+        )
 
 
 if __name__ == "__main__":

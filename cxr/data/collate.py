@@ -55,8 +55,12 @@ class ReportCollator:
         return ids, mask
 
     def __call__(self, items: Sequence[dict[str, Any]]) -> dict[str, Any]:
-        prompt_ids, prompt_mask = self._pad(self.prompt_ids([i["prompt"] for i in items]), left=True)
-        report_ids, report_mask = self._pad(self.report_ids([i["report"] for i in items]), left=False)
+        prompt_ids, prompt_mask = self._pad(
+            self.prompt_ids([i["prompt"] for i in items]), left=True
+        )
+        report_ids, report_mask = self._pad(
+            self.report_ids([i["report"] for i in items]), left=False
+        )
         return {
             "study_id": [item["study_id"] for item in items],
             "images": torch.stack([item["images"] for item in items]),

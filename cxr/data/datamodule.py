@@ -72,7 +72,6 @@ class EpochSampler(Sampler[int]):
         return iter((order + self.epoch * n).tolist())
 
 
-
 def drop_prompt_fields(prompt: Prompt, probability: float, generator: torch.Generator) -> Prompt:
     """The prompt with each context field blanked independently with `probability`.
 
@@ -95,7 +94,12 @@ class _Augmented(Dataset[dict[str, Any]]):
     def __init__(
         self, base: StudyDataset, augment: Augment | None, prompt_dropout: float, seed: int
     ) -> None:
-        self.base, self.augment, self.prompt_dropout, self.seed = base, augment, prompt_dropout, seed
+        self.base, self.augment, self.prompt_dropout, self.seed = (
+            base,
+            augment,
+            prompt_dropout,
+            seed,
+        )
 
     def __len__(self) -> int:
         return len(self.base)
@@ -200,17 +204,23 @@ class ReportDataModule(L.LightningDataModule):
         """The tokenizer given, or one trained on the training split's reports."""
         if self.tokenizer_path is not None:
             return load_tokenizer(self.tokenizer_path)
-        reports = [join_report(s.targets.findings, s.targets.impression) for s in self.studies(Split.TRAIN)]
+        reports = [
+            join_report(s.targets.findings, s.targets.impression) for s in self.studies(Split.TRAIN)
+        ]
         texts = [text for text in reports if text]
         if not texts:
             raise CxrError("no training reports to train a tokenizer on; give data.tokenizer")
-        log.info("training a %d-token BPE tokenizer on %d reports", self.tokenizer_vocab_size, len(texts))
+        log.info(
+            "training a %d-token BPE tokenizer on %d reports", self.tokenizer_vocab_size, len(texts)
+        )
         return train_report_tokenizer(texts, vocab_size=self.tokenizer_vocab_size)
 
     def _dataset(self, split: Split) -> StudyDataset:
         return StudyDataset(self.studies(split), ImageLoader(self.image_size, self.cache_dir))
 
-    def _loader(self, dataset: Dataset[Any], sampler: Sampler[int] | None = None) -> DataLoader[Any]:
+    def _loader(
+        self, dataset: Dataset[Any], sampler: Sampler[int] | None = None
+    ) -> DataLoader[Any]:
         return DataLoader(
             dataset,
             batch_size=self.batch_size,
@@ -220,18 +230,24 @@ class ReportDataModule(L.LightningDataModule):
             persistent_workers=self.num_workers > 0,
             # Its own generator: creating an iterator then leaves torch's global RNG alone.
             generator=torch.Generator().manual_seed(self.seed),
-            collate_fn=ReportCollator(self.tokenizer, self.max_prompt_tokens, self.max_report_tokens),
+            collate_fn=ReportCollator(
+                self.tokenizer, self.max_prompt_tokens, self.max_report_tokens
+            ),
         )
 
     def _train_weights(self) -> torch.Tensor:
         entries = self.splits[Split.TRAIN]
-        sizes = torch.bincount(torch.tensor([number for number, _ in entries]), minlength=len(self.sources))
+        sizes = torch.bincount(
+            torch.tensor([number for number, _ in entries]), minlength=len(self.sources)
+        )
         return torch.tensor([self.sources[n].weight / float(sizes[n]) for n, _ in entries])
 
     def train_dataloader(self) -> DataLoader[Any]:
         train = self._dataset(Split.TRAIN)
         if not len(train):
-            raise CxrError("the training split is empty: check data.sources and the split fractions")
+            raise CxrError(
+                "the training split is empty: check data.sources and the split fractions"
+            )
         augmented = _Augmented(train, self.augment, self.prompt_dropout, self.seed)
         return self._loader(augmented, EpochSampler(self._train_weights(), self.seed))
 
@@ -258,6 +274,8 @@ def count_studies(studies: Sequence[Study]) -> dict[str, int]:
         "lateral": sum(s.images.lateral is not None for s in studies),
         "prior": sum(s.images.prior_frontal is not None for s in studies),
         "report": sum(s.targets.report is not None for s in studies),
-        "tube_line_labels": sum(bool((s.targets.tube_line == s.targets.tube_line).any()) for s in studies),
+        "tube_line_labels": sum(
+            bool((s.targets.tube_line == s.targets.tube_line).any()) for s in studies
+        ),
         "change_labels": sum(bool((s.targets.change >= 0).any()) for s in studies),
     }

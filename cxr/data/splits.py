@@ -39,7 +39,9 @@ def read_split_file(path: Path) -> dict[str, Split]:
     if missing:
         raise InputError(path, f"split file lacks column(s) {sorted(missing)}")
     try:
-        return {str(row.patient_id): Split(str(row.split).strip().lower()) for row in table.itertuples()}
+        return {
+            str(row.patient_id): Split(str(row.split).strip().lower()) for row in table.itertuples()
+        }
     except ValueError as error:
         raise InputError(path, f"split must be train, val or test: {error}") from error
 

@@ -28,7 +28,9 @@ class Augment:
     max_scale: float = 0.05
     max_gamma: float = 0.2
 
-    def __call__(self, image: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    def __call__(
+        self, image: torch.Tensor, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
         def uniform(bound: float) -> float:
             return float((torch.rand((), generator=generator) * 2 - 1) * bound)
 
@@ -36,7 +38,10 @@ class Augment:
         shifted = F.affine(
             image,
             angle=uniform(self.max_rotation),
-            translate=[round(uniform(self.max_translation) * side), round(uniform(self.max_translation) * side)],
+            translate=[
+                round(uniform(self.max_translation) * side),
+                round(uniform(self.max_translation) * side),
+            ],
             scale=1.0 + uniform(self.max_scale),
             shear=[0.0, 0.0],
             interpolation=F.InterpolationMode.BILINEAR,

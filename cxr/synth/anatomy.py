@@ -78,12 +78,15 @@ def lung_outline(t: Thorax, side: Side) -> Path:
     top = t.lung_top_y
     u = np.linspace(0.0, 1.0, 40)
     reach = np.sin(np.minimum(1.0, u / 0.55) * np.pi / 2) ** 0.6
-    lateral = curve(mx + s * (med + 0.03 + (half - med - 0.03) * reach - 0.012 * u**3),
-                    top + 0.015 + u * (dome + 0.05 - top - 0.015))
+    lateral = curve(
+        mx + s * (med + 0.03 + (half - med - 0.03) * reach - 0.012 * u**3),
+        top + 0.015 + u * (dome + 0.05 - top - 0.015),
+    )
     v = np.linspace(0.0, 1.0, 30)
     cp_x, cardio_x = mx + s * (half - 0.012), mx + s * med * 1.05
-    diaphragm = curve(cp_x + v * (cardio_x - cp_x),
-                      dome + 0.05 - 0.03 * v - 0.05 * np.sin(np.pi * v**0.8) ** 1.3)
+    diaphragm = curve(
+        cp_x + v * (cardio_x - cp_x), dome + 0.05 - 0.03 * v - 0.05 * np.sin(np.pi * v**0.8) ** 1.3
+    )
     w = np.linspace(1.0, 0.0, 20)
     medial = curve(mx + s * med * (0.75 + 0.3 * w), top + 0.02 + w * (dome + 0.02 - top - 0.02))
     apex = np.array([[mx + s * (med + 0.018), top]])
@@ -92,8 +95,12 @@ def lung_outline(t: Thorax, side: Side) -> Path:
 
 def trachea_path(t: Thorax) -> Path:
     """Trachea centre line from the top of the image down to the carina."""
-    return bezier((t.midline_x, -0.02), (t.midline_x - t.cm(0.3), t.carina_y * 0.6),
-                  (t.midline_x, t.carina_y), n=40)
+    return bezier(
+        (t.midline_x, -0.02),
+        (t.midline_x - t.cm(0.3), t.carina_y * 0.6),
+        (t.midline_x, t.carina_y),
+        n=40,
+    )
 
 
 def bronchus_path(t: Thorax, side: Side, length_cm: float) -> Path:
@@ -154,13 +161,23 @@ def _body(t: Thorax, size: int) -> np.ndarray:
 
 def _vessels(t: Thorax, size: int, rng: np.random.Generator) -> np.ndarray:
     """Branching pulmonary vessels radiating from each hilum, thinning to the periphery."""
-    roots = [((t.midline_x + side_sign(side) * (t.mediastinum_half_width + 0.025), t.carina_y + 0.05),
-              side_sign(side), (-165.0, -15.0), 6) for side in Side]
+    roots = [
+        (
+            (t.midline_x + side_sign(side) * (t.mediastinum_half_width + 0.025), t.carina_y + 0.05),
+            side_sign(side),
+            (-165.0, -15.0),
+            6,
+        )
+        for side in Side
+    ]
     return vessel_tree(size, roots, rng)
 
 
-def vessel_tree(size: int, roots: list[tuple[tuple[float, float], float, tuple[float, float], int]],
-                rng: np.random.Generator) -> np.ndarray:
+def vessel_tree(
+    size: int,
+    roots: list[tuple[tuple[float, float], float, tuple[float, float], int]],
+    rng: np.random.Generator,
+) -> np.ndarray:
     """Branching vessels from (hilum, mirror sign, angle range in degrees, trunk count) roots."""
     starts, mids, ends, widths = [], [], [], []
     for hilum, s, (low, high), trunks in roots:
@@ -175,8 +192,14 @@ def vessel_tree(size: int, roots: list[tuple[tuple[float, float], float, tuple[f
             widths.append(width)
             if length > 0.035:
                 for turn in (-0.35, 0.35):
-                    stack.append((tuple(end), angle + turn + rng.normal(0, 0.12),
-                                  length * rng.uniform(0.6, 0.8), width * 0.65))
+                    stack.append(
+                        (
+                            tuple(end),
+                            angle + turn + rng.normal(0, 0.12),
+                            length * rng.uniform(0.6, 0.8),
+                            width * 0.65,
+                        )
+                    )
     u = np.linspace(0.0, 1.0, max(8, size // 16))[None, :, None]
     a, b, c = (np.asarray(v, dtype=np.float64)[:, None, :] for v in (starts, mids, ends))
     points = (1 - u) ** 2 * a + 2 * (1 - u) * u * b + u**2 * c
@@ -218,10 +241,11 @@ def _shoulder_girdle(t: Thorax, mask: np.ndarray) -> None:
         head = (t.midline_x + s * (t.lung_half_width + 0.1), t.lung_top_y + 0.01)
         theta = np.linspace(0, 2 * np.pi, 40)
         radius = t.cm(3.0)
-        fill(mask, curve(head[0] + radius * np.cos(theta), head[1] + radius * np.sin(theta)),
-             0.12)
-        blade = curve(np.array([0.0, 0.05, 0.02]) * s + t.midline_x + s * (t.lung_half_width - 0.02),
-                      np.array([t.lung_top_y, t.lung_top_y + 0.02, t.lung_top_y + 0.22]))
+        fill(mask, curve(head[0] + radius * np.cos(theta), head[1] + radius * np.sin(theta)), 0.12)
+        blade = curve(
+            np.array([0.0, 0.05, 0.02]) * s + t.midline_x + s * (t.lung_half_width - 0.02),
+            np.array([t.lung_top_y, t.lung_top_y + 0.02, t.lung_top_y + 0.22]),
+        )
         fill(mask, blade, 0.05)
     mask += 0.13 * strokes(mask.shape[0], clavicles, t.cm(1.6), crisp=1.8)
 
@@ -255,8 +279,9 @@ def _mediastinum(t: Thorax, size: int) -> np.ndarray:
     x, y = grid(size)
     upper = smoothstep(t.mediastinum_half_width * 0.95 - np.abs(x - t.midline_x), 0.01)
     solid = 0.07 * upper * smoothstep(t.carina_y + 0.08 - y, 0.04)
-    knob = ((x - t.midline_x - t.mediastinum_half_width * 0.8) ** 2
-            + (y - t.carina_y + 0.035) ** 2) / t.cm(1.8) ** 2
+    knob = (
+        (x - t.midline_x - t.mediastinum_half_width * 0.8) ** 2 + (y - t.carina_y + 0.035) ** 2
+    ) / t.cm(1.8) ** 2
     return solid + 0.08 * np.sqrt(np.clip(1.0 - knob, 0.0, 1.0))
 
 
@@ -290,8 +315,13 @@ def frontal_layers(t: Thorax, size: int, ctr: float, rng: np.random.Generator) -
     airways = [trachea_path(t)] + [bronchus_path(t, side, 3.5) for side in Side]
     trachea = strokes(size, airways, t.cm(1.5), crisp=1.5)
     below = smoothstep(y_grid(size) - t.diaphragm_left_y - 0.03, 0.03)
-    solid = (_mediastinum(t, size) + 0.15 * heart + _spine(t, size) * (1.0 - 0.6 * below) + bones
-             - 0.11 * trachea)
+    solid = (
+        _mediastinum(t, size)
+        + 0.15 * heart
+        + _spine(t, size) * (1.0 - 0.6 * below)
+        + bones
+        - 0.11 * trachea
+    )
     return Layers(
         body=_body(t, size),
         lung=lung,
@@ -328,15 +358,25 @@ def lateral_lung_outline(t: Thorax) -> Path:
     dome = (t.diaphragm_right_y + t.diaphragm_left_y) / 2
     front, back = anterior + t.cm(1.5), posterior - t.cm(2.5)
     v = np.linspace(0.0, 1.0, 40)
-    diaphragm = curve(front + 0.03 + v * (back - front - 0.03),
-                      dome + 0.03 + 0.07 * v**4 - 0.06 * np.sin(np.pi * v**0.8))
+    diaphragm = curve(
+        front + 0.03 + v * (back - front - 0.03),
+        dome + 0.03 + 0.07 * v**4 - 0.06 * np.sin(np.pi * v**0.8),
+    )
     u = np.linspace(0.0, 1.0, 30)
     posterior_wall = curve(back - 0.02 * u**2, dome + 0.1 - u * (dome + 0.1 - t.lung_top_y - 0.05))
-    apex = bezier((back - 0.02, t.lung_top_y + 0.05), (back - 0.04, t.lung_top_y - 0.03),
-                  ((front + back) / 2, t.lung_top_y - 0.02), (front + 0.06, t.lung_top_y + 0.1),
-                  n=30)
-    anterior_wall = bezier((front + 0.06, t.lung_top_y + 0.1), (front, (t.lung_top_y + dome) / 2),
-                           (front + 0.03, dome + 0.03), n=30)
+    apex = bezier(
+        (back - 0.02, t.lung_top_y + 0.05),
+        (back - 0.04, t.lung_top_y - 0.03),
+        ((front + back) / 2, t.lung_top_y - 0.02),
+        (front + 0.06, t.lung_top_y + 0.1),
+        n=30,
+    )
+    anterior_wall = bezier(
+        (front + 0.06, t.lung_top_y + 0.1),
+        (front, (t.lung_top_y + dome) / 2),
+        (front + 0.03, dome + 0.03),
+        n=30,
+    )
     return np.concatenate([diaphragm, posterior_wall, apex, anterior_wall])
 
 
@@ -362,14 +402,25 @@ def lateral_layers(t: Thorax, size: int, ctr: float, rng: np.random.Generator) -
     lung = soften_mask(mask, 0.008)
     solid = zeros.copy()
     spine_front = posterior - t.cm(7.5)
-    column = smoothstep(x - spine_front, t.cm(0.3)) * smoothstep(spine_front + t.cm(4.0) - x, t.cm(0.3))
+    column = smoothstep(x - spine_front, t.cm(0.3)) * smoothstep(
+        spine_front + t.cm(4.0) - x, t.cm(0.3)
+    )
     discs = 0.55 + 0.45 * (np.cos(np.pi * (y - t.carina_y) / t.cm(2.6)) ** 2) ** 3
     solid += 0.16 * column * discs
-    solid += 0.08 * smoothstep(x - spine_front - t.cm(4.5), t.cm(0.5)) * smoothstep(
-        posterior - x, t.cm(0.5))
-    sternum = smoothstep(anterior + t.cm(1.8) - x, t.cm(0.4)) * smoothstep(x - anterior - t.cm(0.3), t.cm(0.3))
-    solid += 0.07 * sternum * smoothstep(y - t.lung_top_y - 0.06, 0.01) * smoothstep(
-        t.diaphragm_right_y - 0.05 - y, 0.02)
+    solid += (
+        0.08
+        * smoothstep(x - spine_front - t.cm(4.5), t.cm(0.5))
+        * smoothstep(posterior - x, t.cm(0.5))
+    )
+    sternum = smoothstep(anterior + t.cm(1.8) - x, t.cm(0.4)) * smoothstep(
+        x - anterior - t.cm(0.3), t.cm(0.3)
+    )
+    solid += (
+        0.07
+        * sternum
+        * smoothstep(y - t.lung_top_y - 0.06, 0.01)
+        * smoothstep(t.diaphragm_right_y - 0.05 - y, 0.02)
+    )
     hx, hy, rx, ry = lateral_heart(t, ctr)
     r = ((x - hx) / rx) ** 2 + ((y - hy) / ry) ** 2
     heart = np.sqrt(np.clip(1.0 - r, 0.0, 1.0)) ** 0.4
@@ -382,8 +433,11 @@ def lateral_layers(t: Thorax, size: int, ctr: float, rng: np.random.Generator) -
     for k in range(10):
         y0 = t.lung_top_y + k * (t.diaphragm_right_y - t.lung_top_y) / 9
         xs = np.linspace(anterior + 0.05, posterior - t.cm(4.0), 20)
-        ribs.append(curve(xs, y0 + 0.05 * ((xs - xs[0]) / (xs[-1] - xs[0]) - 0.7) ** 2
-                          + rng.normal(0, 0.003)))
+        ribs.append(
+            curve(
+                xs, y0 + 0.05 * ((xs - xs[0]) / (xs[-1] - xs[0]) - 0.7) ** 2 + rng.normal(0, 0.003)
+            )
+        )
     solid += 0.03 * strokes(size, ribs, t.cm(0.8), crisp=1.2)
     return Layers(
         body=body.astype(np.float32),

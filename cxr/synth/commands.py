@@ -29,9 +29,18 @@ def synth(
         workers: Processes rendering patients in parallel (does not change the output).
         overwrite: Write into a non-empty folder.
     """
-    summary = synthesize(Path(out_dir), patients, seed, size=size, workers=workers,
-                         lateral_fraction=lateral_fraction,
-                         compressed_fraction=compressed_fraction, overwrite=overwrite)
-    print(f"{summary.studies} studies ({summary.images} images, {summary.compressed_images} "
-          f"compressed) for {summary.patients} patients in {summary.seconds:.1f} s -> {summary.out_dir}")
+    summary = synthesize(
+        Path(out_dir),
+        patients,
+        seed,
+        size=size,
+        workers=workers,
+        lateral_fraction=lateral_fraction,
+        compressed_fraction=compressed_fraction,
+        overwrite=overwrite,
+    )
+    print(
+        f"{summary.studies} studies ({summary.images} images, {summary.compressed_images} "
+        f"compressed) for {summary.patients} patients in {summary.seconds:.1f} s -> {summary.out_dir}"
+    )
     return 0

@@ -19,16 +19,25 @@ from cxr.synth.truth import StudyTruth
 
 log = logging.getLogger(__name__)
 
-_SHORT = {"Normal": "ok", "Borderline": "bord", "Abnormal": "ABN",
-          "Incompletely Imaged": "incompl", "Present": ""}
+_SHORT = {
+    "Normal": "ok",
+    "Borderline": "bord",
+    "Abnormal": "ABN",
+    "Incompletely Imaged": "incompl",
+    "Present": "",
+}
 
 
 def caption(study: StudyTruth) -> str:
     """One short line of devices and findings, e.g. "ETT ABN, CVC ok | effusion_left:small"."""
-    devices = ", ".join(f"{d.device.value} {_SHORT[d.placement.value]}".strip()
-                        for d in study.devices)
-    findings = ", ".join(f"{f.key.replace('pleural_', '')}:{f.severity_word}"
-                         for f in study.findings if f.finding.value != "pneumonia")
+    devices = ", ".join(
+        f"{d.device.value} {_SHORT[d.placement.value]}".strip() for d in study.devices
+    )
+    findings = ", ".join(
+        f"{f.key.replace('pleural_', '')}:{f.severity_word}"
+        for f in study.findings
+        if f.finding.value != "pneumonia"
+    )
     return " | ".join(p for p in (devices, findings) if p) or "normal"
 
 
@@ -45,8 +54,9 @@ def pick_studies(seed: int, count: int) -> list[StudyTruth]:
     return chosen[:count]
 
 
-def contact_sheet(seed: int = 7, columns: int = 5, rows: int = 3, tile: int = 192,
-                  size: int = 512) -> Image.Image:
+def contact_sheet(
+    seed: int = 7, columns: int = 5, rows: int = 3, tile: int = 192, size: int = 512
+) -> Image.Image:
     """Frontal images (and one lateral per row) with captions, as one grayscale image."""
     studies = pick_studies(seed, columns * rows)
     sheet = Image.new("L", (columns * tile, rows * (tile + 14)), 0)
@@ -54,8 +64,9 @@ def contact_sheet(seed: int = 7, columns: int = 5, rows: int = 3, tile: int = 19
     for index, study in enumerate(studies):
         lateral = index % columns == columns - 1 and study.lateral is not None
         pixels = render_view(study, lateral, size, seed)
-        image = Image.fromarray((pixels * 255).astype(np.uint8)).resize((tile, tile),
-                                                                        Image.Resampling.BILINEAR)
+        image = Image.fromarray((pixels * 255).astype(np.uint8)).resize(
+            (tile, tile), Image.Resampling.BILINEAR
+        )
         x, y = (index % columns) * tile, (index // columns) * (tile + 14)
         sheet.paste(image, (x, y))
         text = ("LAT " if lateral else f"{study.frontal.view.value} ") + caption(study)

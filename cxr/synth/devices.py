@@ -71,8 +71,13 @@ def _oesophagus(t: Thorax, until_y: float) -> Path:
 def _stomach(t: Thorax) -> Path:
     gx, gy = t.ge_junction
     sx, sy = t.stomach_center
-    return bezier((gx, gy), (gx + t.cm(2.0), gy + t.cm(3.0)), (sx + t.cm(3.0), sy + t.cm(4.0)),
-                  (sx + t.cm(4.0), sy - t.cm(1.0)), n=60)
+    return bezier(
+        (gx, gy),
+        (gx + t.cm(2.0), gy + t.cm(3.0)),
+        (sx + t.cm(3.0), sy + t.cm(4.0)),
+        (sx + t.cm(4.0), sy - t.cm(1.0)),
+        n=60,
+    )
 
 
 def _along(path: Path, length: float) -> Path:
@@ -94,9 +99,13 @@ def _ngt(t: Thorax, d: DeviceTruth) -> Path:
         down = _oesophagus(t, center_y + radius)
         theta = np.linspace(np.pi / 2, np.pi / 2 + 4.3 * np.pi, 120)
         wobble = 1.0 + 0.15 * np.sin(theta * 1.5)
-        coil = np.stack([cx + radius * wobble * np.cos(theta),
-                         center_y + radius * wobble * np.sin(theta) - t.cm(0.8) * (theta - theta[0]) / 6],
-                        axis=1)
+        coil = np.stack(
+            [
+                cx + radius * wobble * np.cos(theta),
+                center_y + radius * wobble * np.sin(theta) - t.cm(0.8) * (theta - theta[0]) / 6,
+            ],
+            axis=1,
+        )
         return _join(down, coil)
     gullet = _oesophagus(t, gy)
     if d.variant is Variant.GE_JUNCTION:
@@ -105,8 +114,13 @@ def _ngt(t: Thorax, d: DeviceTruth) -> Path:
         return _join(gullet, _along(_stomach(t), t.cm(d.tip_depth_cm)))
     if d.variant is Variant.BEYOND_FIELD:
         sx, sy = t.stomach_center
-        tail = bezier((gx, gy), (gx + t.cm(3.0), gy + t.cm(4.0)), (sx, sy + t.cm(8.0)),
-                      (sx - t.cm(2.0), 1.2), n=60)
+        tail = bezier(
+            (gx, gy),
+            (gx + t.cm(3.0), gy + t.cm(4.0)),
+            (sx, sy + t.cm(8.0)),
+            (sx - t.cm(2.0), 1.2),
+            n=60,
+        )
         return _join(gullet, tail)
     return _join(gullet, _along(_stomach(t), t.cm(d.tip_depth_cm)))
 
@@ -142,15 +156,22 @@ def _cvc(t: Thorax, d: DeviceTruth) -> Path:
         start = (t.midline_x + s * (t.lung_half_width + 0.06), t.lung_top_y + 0.03)
         cx, cy = subclavian_confluence(t, access)
         tip = (cx + s * t.cm(0.4), cy - t.cm(d.tip_depth_cm))
-        return _join(bezier(start, ((start[0] + cx) / 2, cy - 0.01), (cx, cy), n=30),
-                     bezier((cx, cy), (cx, cy - t.cm(1.0)), tip, n=20)[1:])
+        return _join(
+            bezier(start, ((start[0] + cx) / 2, cy - 0.01), (cx, cy), n=30),
+            bezier((cx, cy), (cx, cy - t.cm(1.0)), tip, n=20)[1:],
+        )
     entry = _venous_entry(t, access)
     tip_y = t.cavoatrial_y + t.cm(d.tip_depth_cm)
     x0, y0 = entry[-1]
     if tip_y <= t.cavoatrial_y:
         return _join(entry, polyline((x0, y0), (x0, tip_y))[1:])
-    atrium = bezier((x0, y0), (x0, t.cavoatrial_y), (x0 + t.cm(0.6), (t.cavoatrial_y + tip_y) / 2),
-                    (x0 + t.cm(1.2), tip_y), n=40)
+    atrium = bezier(
+        (x0, y0),
+        (x0, t.cavoatrial_y),
+        (x0 + t.cm(0.6), (t.cavoatrial_y + tip_y) / 2),
+        (x0 + t.cm(1.2), tip_y),
+        n=40,
+    )
     return _join(entry, atrium[1:])
 
 
@@ -164,8 +185,9 @@ def _swan_ganz(t: Thorax, d: DeviceTruth) -> Path:
         tip = (t.midline_x + t.cm(3.5 + d.tip_depth_cm), t.carina_y + t.cm(0.2))
     else:
         tip = (t.midline_x - t.cm(2.5 + d.tip_depth_cm), t.carina_y + t.cm(2.0))
-    heart = bezier((x0, y0), (x0, atrium_y), (x0 + t.cm(1.0), ventricle[1] + t.cm(1.5)),
-                   ventricle, n=50)
+    heart = bezier(
+        (x0, y0), (x0, atrium_y), (x0 + t.cm(1.0), ventricle[1] + t.cm(1.5)), ventricle, n=50
+    )
     outflow = bezier(ventricle, (ventricle[0] + t.cm(1.5), trunk[1] + t.cm(2.0)), trunk, n=40)
     artery = bezier(trunk, (trunk[0], trunk[1] - t.cm(1.0)), tip, n=30)
     return _join(entry, heart[1:], outflow[1:], artery[1:])
@@ -182,7 +204,9 @@ def tip(t: Thorax, device: DeviceTruth) -> tuple[float, float]:
     return float(x), float(y)
 
 
-def _lateral_reference(t: Thorax, device: DeviceTruth, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _lateral_reference(
+    t: Thorax, device: DeviceTruth, y: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """(frontal x, lateral x) of the structure a device follows, at heights y."""
     airway_x = lateral_trachea_x(t, np.minimum(y, t.carina_y))
     if device.device is Device.ETT or device.variant is Variant.AIRWAY:

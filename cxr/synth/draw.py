@@ -38,8 +38,13 @@ def resample(path: Path, step: float) -> Path:
     return np.stack([np.interp(at, arc, path[:, 0]), np.interp(at, arc, path[:, 1])], axis=1)
 
 
-def strokes(size: int, paths: list[Path], width: float, crisp: float = 2.5,
-            values: list[float] | None = None) -> np.ndarray:
+def strokes(
+    size: int,
+    paths: list[Path],
+    width: float,
+    crisp: float = 2.5,
+    values: list[float] | None = None,
+) -> np.ndarray:
     """Thick polylines of `width` (normalised) as a soft-edged mask, each path at its value.
 
     Points every half pixel are accumulated, blurred across the line and clipped: `crisp`
@@ -92,8 +97,9 @@ def soften_mask(mask: np.ndarray, sigma: float) -> np.ndarray:
     r0, r1 = max(rows[0] - margin, 0), min(rows[-1] + margin + 1, size)
     c0, c1 = max(cols[0] - margin, 0), min(cols[-1] + margin + 1, size)
     out = np.zeros_like(mask)
-    out[r0:r1, c0:c1] = gaussian_filter(mask[r0:r1, c0:c1], sigma * size, mode="constant",
-                                        truncate=3.0)
+    out[r0:r1, c0:c1] = gaussian_filter(
+        mask[r0:r1, c0:c1], sigma * size, mode="constant", truncate=3.0
+    )
     return out
 
 

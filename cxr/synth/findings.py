@@ -63,8 +63,9 @@ def _effusion(layers: Layers, t: Thorax, f: FindingTruth, x: np.ndarray, y: np.n
     layers.opacity += 0.95 * fluid
 
 
-def _consolidation(layers: Layers, t: Thorax, f: FindingTruth, x: np.ndarray, y: np.ndarray,
-                   fluff: np.ndarray) -> None:
+def _consolidation(
+    layers: Layers, t: Thorax, f: FindingTruth, x: np.ndarray, y: np.ndarray, fluff: np.ndarray
+) -> None:
     side = f.side or Side.RIGHT
     cx, cy = consolidation_center(t, side, f.lobe or Lobe.LOWER)
     radius = (0.0, 0.05, 0.075, 0.1)[f.severity] * (t.lung_half_width / 0.32)
@@ -73,8 +74,9 @@ def _consolidation(layers: Layers, t: Thorax, f: FindingTruth, x: np.ndarray, y:
     layers.opacity += np.clip((0.55 + 0.15 * f.severity) * blob, 0.0, 0.95)
 
 
-def _edema(layers: Layers, t: Thorax, f: FindingTruth, x: np.ndarray, y: np.ndarray,
-           fluff: np.ndarray) -> None:
+def _edema(
+    layers: Layers, t: Thorax, f: FindingTruth, x: np.ndarray, y: np.ndarray, fluff: np.ndarray
+) -> None:
     amplitude = (0.0, 0.3, 0.5, 0.75)[f.severity]
     for side in Side:
         hx = t.midline_x + side_sign(side) * (t.mediastinum_half_width + 0.05)
@@ -88,8 +90,12 @@ def _pneumothorax(layers: Layers, t: Thorax, f: FindingTruth) -> None:
     side = f.side or Side.RIGHT
     size = layers.body.shape[0]
     outline = lung_outline(t, side)
-    pivot = np.array([t.midline_x + side_sign(side) * t.mediastinum_half_width,
-                      (t.diaphragm_right_y if side is Side.RIGHT else t.diaphragm_left_y)])
+    pivot = np.array(
+        [
+            t.midline_x + side_sign(side) * t.mediastinum_half_width,
+            (t.diaphragm_right_y if side is Side.RIGHT else t.diaphragm_left_y),
+        ]
+    )
     collapsed = pivot + (outline - pivot) * PNEUMOTHORAX_SCALE[f.severity]
     inner = np.zeros((size, size), dtype=np.float32)
     fill(inner, collapsed)
@@ -163,8 +169,9 @@ def draw_lateral(layers: Layers, study: StudyTruth, rng: np.random.Generator) ->
             cx, cy = lateral_consolidation_center(t, f.lobe or Lobe.LOWER)
             radius = (0.0, 0.05, 0.075, 0.1)[f.severity]
             r2 = ((x - cx) / radius) ** 2 + ((y - cy) / radius) ** 2
-            layers.opacity += np.clip((0.45 + 0.15 * f.severity) * np.exp(-r2 * 1.6) * fluff,
-                                      0.0, 0.9)
+            layers.opacity += np.clip(
+                (0.45 + 0.15 * f.severity) * np.exp(-r2 * 1.6) * fluff, 0.0, 0.9
+            )
         elif f.finding is Finding.ATELECTASIS:
             y0 = dome - 0.03 + rng.normal(0, 0.005)
             band = np.array([[anterior + 0.08, y0 - 0.02], [posterior - 0.08, y0 + 0.02]])

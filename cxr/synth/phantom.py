@@ -16,7 +16,9 @@ from cxr.synth.truth import Acquisition, Finding, Setting, StudyTruth
 
 
 def _ctr(study: StudyTruth, rng: np.random.Generator) -> float:
-    return cardiothoracic_ratio(study.severity(Finding.CARDIOMEGALY), float(rng.uniform(-0.02, 0.02)))
+    return cardiothoracic_ratio(
+        study.severity(Finding.CARDIOMEGALY), float(rng.uniform(-0.02, 0.02))
+    )
 
 
 def layers_for(study: StudyTruth, lateral: bool, size: int, rng: np.random.Generator) -> Layers:
@@ -44,8 +46,9 @@ def acquire(density: np.ndarray, acquisition: Acquisition, rng: np.random.Genera
     center = np.array([size / 2, size / 2])
     shift = np.array([acquisition.shift_y, acquisition.shift_x]) * size
     offset = center - matrix @ (center + shift)
-    placed = affine_transform(density.astype(np.float32, copy=False), matrix, offset=offset,
-                              order=1, mode="nearest")
+    placed = affine_transform(
+        density.astype(np.float32, copy=False), matrix, offset=offset, order=1, mode="nearest"
+    )
     exposed = (1.0 - np.exp(-1.8 * np.maximum(placed, 0.0))) / (1.0 - np.exp(-1.8 * 1.05))
     image = np.clip(exposed + acquisition.exposure, 0.0, 1.0) ** acquisition.gamma
     blur = acquisition.blur * size / 512

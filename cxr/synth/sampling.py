@@ -259,9 +259,7 @@ def _sample_ngt(rng: np.random.Generator, placement: Placement) -> DeviceTruth:
 
 def _sample_cvc(rng: np.random.Generator, placement: Placement) -> DeviceTruth:
     """CVC tip depth is cm below the cavoatrial junction (negative = above, in the SVC)."""
-    access = Access(
-        str(rng.choice([a.value for a in Access], p=[0.5, 0.15, 0.2, 0.15]))
-    )
+    access = Access(str(rng.choice([a.value for a in Access], p=[0.5, 0.15, 0.2, 0.15])))
     if placement is Placement.NORMAL:
         depth = float(rng.uniform(-2.5, 0.5))
         return DeviceTruth(Device.CVC, placement, tip_depth_cm=depth, access=access)
@@ -276,7 +274,9 @@ def _sample_cvc(rng: np.random.Generator, placement: Placement) -> DeviceTruth:
     if access in (Access.RIGHT_IJ, Access.LEFT_IJ):
         access = Access.RIGHT_SUBCLAVIAN if access is Access.RIGHT_IJ else Access.LEFT_SUBCLAVIAN
     depth = float(rng.uniform(3.0, 5.0))  # cm travelled up the jugular or across
-    return DeviceTruth(Device.CVC, placement, Variant.MISDIRECTED, tip_depth_cm=depth, access=access)
+    return DeviceTruth(
+        Device.CVC, placement, Variant.MISDIRECTED, tip_depth_cm=depth, access=access
+    )
 
 
 def _devices_series(
@@ -300,16 +300,33 @@ def _devices_series(
     return series
 
 
-def _indication(rng: np.random.Generator, setting: Setting, devices: tuple[DeviceTruth, ...],
-                has_prior: bool) -> str:
+def _indication(
+    rng: np.random.Generator, setting: Setting, devices: tuple[DeviceTruth, ...], has_prior: bool
+) -> str:
     """Clinical question; drawn from the setting and history, not from this study's image."""
     options = {
-        Setting.OUTPATIENT: ["Cough.", "Chest pain.", "Shortness of breath.",
-                             "Pre-operative evaluation.", "Chronic cough, smoker."],
-        Setting.WARD: ["Shortness of breath.", "Fever.", "Hypoxia.", "Fever and cough.",
-                       "Evaluate for pneumonia.", "Chest pain."],
-        Setting.ICU: ["Intubated patient.", "Respiratory failure.", "Sepsis.",
-                      "Evaluate tube and line position.", "Post-operative, hypoxia."],
+        Setting.OUTPATIENT: [
+            "Cough.",
+            "Chest pain.",
+            "Shortness of breath.",
+            "Pre-operative evaluation.",
+            "Chronic cough, smoker.",
+        ],
+        Setting.WARD: [
+            "Shortness of breath.",
+            "Fever.",
+            "Hypoxia.",
+            "Fever and cough.",
+            "Evaluate for pneumonia.",
+            "Chest pain.",
+        ],
+        Setting.ICU: [
+            "Intubated patient.",
+            "Respiratory failure.",
+            "Sepsis.",
+            "Evaluate tube and line position.",
+            "Post-operative, hypoxia.",
+        ],
     }[setting]
     if has_prior and rng.random() < 0.4:
         options = [*options, "Follow-up.", "Interval change?"]
@@ -337,13 +354,22 @@ def sample_patient(seed: int, number: int, options: SamplingOptions | None = Non
     prior: StudyTruth | None = None
     for index in range(n_studies):
         when = when + timedelta(days=int(rng.integers(1, 40)) if index else 0)
-        moment = when.replace(hour=int(rng.integers(0, 24)), minute=int(rng.integers(0, 60)),
-                              second=int(rng.integers(0, 60)))
+        moment = when.replace(
+            hour=int(rng.integers(0, 24)),
+            minute=int(rng.integers(0, 60)),
+            second=int(rng.integers(0, 60)),
+        )
         uid = derived_uid(seed, pid, index, "study")
-        frontal_view = (View.AP if setting is Setting.ICU or rng.random() < 0.3 * (setting is Setting.WARD)
-                        else View.PA)
-        lateral = (sample_acquisition(rng, View.LL, options)
-                   if rng.random() < options.lateral_fraction else None)
+        frontal_view = (
+            View.AP
+            if setting is Setting.ICU or rng.random() < 0.3 * (setting is Setting.WARD)
+            else View.PA
+        )
+        lateral = (
+            sample_acquisition(rng, View.LL, options)
+            if rng.random() < options.lateral_fraction
+            else None
+        )
         study = StudyTruth(
             patient_id=pid,
             study_index=index,

@@ -94,7 +94,9 @@ def _outputs(jobs: list[_Job], workers: int) -> Iterator[_PatientOutput]:
         return
     context = multiprocessing.get_context("fork")
     with context.Pool(min(workers, len(jobs))) as pool:
-        yield from pool.imap(_make_patient, jobs, chunksize=max(1, min(8, len(jobs) // (4 * workers))))
+        yield from pool.imap(
+            _make_patient, jobs, chunksize=max(1, min(8, len(jobs) // (4 * workers)))
+        )
 
 
 def _check_out_dir(out_dir: Path, overwrite: bool) -> None:
@@ -132,12 +134,15 @@ def synthesize(
     _check_out_dir(out_dir, overwrite)
     out_dir.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    options = SamplingOptions(lateral_fraction=lateral_fraction,
-                              compressed_fraction=compressed_fraction)
+    options = SamplingOptions(
+        lateral_fraction=lateral_fraction, compressed_fraction=compressed_fraction
+    )
     jobs = [_Job(out_dir, seed, number, size, options) for number in range(patients)]
     summary = SynthSummary(out_dir, patients, 0, 0, 0, 0, 0.0)
-    with (out_dir / REPORTS_FILE).open("w", encoding="utf-8") as reports, \
-            (out_dir / LABELS_FILE).open("w", encoding="utf-8", newline="") as labels:
+    with (
+        (out_dir / REPORTS_FILE).open("w", encoding="utf-8") as reports,
+        (out_dir / LABELS_FILE).open("w", encoding="utf-8", newline="") as labels,
+    ):
         table = csv.DictWriter(labels, fieldnames=list(LABEL_COLUMNS), lineterminator="\n")
         table.writeheader()
         for output in _outputs(jobs, workers):
@@ -151,6 +156,12 @@ def synthesize(
                 summary.transfer_syntaxes[syntax] = summary.transfer_syntaxes.get(syntax, 0) + 1
     summary.compressed_images = summary.images - summary.transfer_syntaxes.get("explicit", 0)
     summary.seconds = time.perf_counter() - start
-    log.info("wrote %d studies (%d images) of %d patients to %s in %.1f s", summary.studies,
-             summary.images, patients, out_dir, summary.seconds)
+    log.info(
+        "wrote %d studies (%d images) of %d patients to %s in %.1f s",
+        summary.studies,
+        summary.images,
+        patients,
+        out_dir,
+        summary.seconds,
+    )
     return summary

@@ -36,9 +36,11 @@ log = logging.getLogger(__name__)
 CR_IMAGE_STORAGE = UID("1.2.840.10008.5.1.4.1.1.1")
 DX_IMAGE_STORAGE = UID("1.2.840.10008.5.1.4.1.1.1.1")
 
-_ENCODERS = {"rle": (RLELossless, RLELosslessEncoder),
-             "jpegls": (JPEGLSLossless, JPEGLSLosslessEncoder),
-             "j2k": (JPEG2000Lossless, JPEG2000LosslessEncoder)}
+_ENCODERS = {
+    "rle": (RLELossless, RLELosslessEncoder),
+    "jpegls": (JPEGLSLossless, JPEGLSLosslessEncoder),
+    "j2k": (JPEG2000Lossless, JPEG2000LosslessEncoder),
+}
 
 
 @cache
@@ -79,7 +81,9 @@ def _study_module(ds: Dataset, study: StudyTruth) -> None:
 
 def _series_module(ds: Dataset, study: StudyTruth, acquisition: Acquisition, lateral: bool) -> None:
     ds.Modality = acquisition.modality
-    ds.SeriesInstanceUID = derived_uid(study.study_uid, "lateral" if lateral else "frontal", "series")
+    ds.SeriesInstanceUID = derived_uid(
+        study.study_uid, "lateral" if lateral else "frontal", "series"
+    )
     ds.SeriesNumber = 2 if lateral else 1
     ds.SeriesDate = ds.StudyDate
     ds.SeriesTime = ds.StudyTime
@@ -94,7 +98,9 @@ def _series_module(ds: Dataset, study: StudyTruth, acquisition: Acquisition, lat
     ds.StationName = "ICU-PORTABLE" if acquisition.view is View.AP else "XR-ROOM-2"
 
 
-def _acquisition_module(ds: Dataset, study: StudyTruth, acquisition: Acquisition, size: int) -> None:
+def _acquisition_module(
+    ds: Dataset, study: StudyTruth, acquisition: Acquisition, size: int
+) -> None:
     ds.KVP = 110 if acquisition.view is not View.AP else 90
     ds.ExposureTime = 10 if acquisition.view is not View.AP else 8
     ds.XRayTubeCurrent = 250 if acquisition.view is not View.AP else 200
@@ -129,14 +135,15 @@ def _image_module(ds: Dataset, acquisition: Acquisition, values: np.ndarray) -> 
         ds.RescaleType = "US"
     if acquisition.window:
         top = (1 << acquisition.bits_stored) - 1
-        middle = float(np.percentile(values[:: 8, :: 8], 50))
+        middle = float(np.percentile(values[::8, ::8], 50))
         ds.WindowCenter = round(middle)
         ds.WindowWidth = round(top * 0.85)
         ds.VOILUTFunction = "LINEAR"
 
 
-def build_dataset(patient: PatientTruth, study: StudyTruth, lateral: bool,
-                  pixels: np.ndarray) -> Dataset:
+def build_dataset(
+    patient: PatientTruth, study: StudyTruth, lateral: bool, pixels: np.ndarray
+) -> Dataset:
     """The DICOM dataset of one image (uncompressed pixel data)."""
     acquisition = study.lateral if lateral else study.frontal
     if acquisition is None:
@@ -165,8 +172,9 @@ def build_dataset(patient: PatientTruth, study: StudyTruth, lateral: bool,
     return ds
 
 
-def write_image(path: Path, patient: PatientTruth, study: StudyTruth, lateral: bool,
-                pixels: np.ndarray) -> str:
+def write_image(
+    path: Path, patient: PatientTruth, study: StudyTruth, lateral: bool, pixels: np.ndarray
+) -> str:
     """Writes one DICOM file; returns the transfer syntax name actually used."""
     ds = build_dataset(patient, study, lateral, pixels)
     acquisition = study.lateral if lateral else study.frontal
@@ -176,8 +184,9 @@ def write_image(path: Path, patient: PatientTruth, study: StudyTruth, lateral: b
         log.debug("no %s encoder here; writing %s uncompressed", syntax, path)
         syntax = "explicit"
     if syntax != "explicit":
-        ds.compress(_ENCODERS[syntax][0], stored_values(pixels, acquisition),
-                    generate_instance_uid=False)
+        ds.compress(
+            _ENCODERS[syntax][0], stored_values(pixels, acquisition), generate_instance_uid=False
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
     ds.save_as(path, enforce_file_format=True)
     return syntax

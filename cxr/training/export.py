@@ -53,7 +53,9 @@ def model_from_checkpoint(checkpoint_path: Path) -> ReportModel:
         tokenizer = load_tokenizer(Path(folder))
     model = ReportModel.from_config(record["config"], tokenizer, checkpoint_path)
     prefix = "model."
-    state = {k[len(prefix) :]: v for k, v in checkpoint["state_dict"].items() if k.startswith(prefix)}
+    state = {
+        k[len(prefix) :]: v for k, v in checkpoint["state_dict"].items() if k.startswith(prefix)
+    }
     model.load_state_dict(state, strict=True)
     return model.eval()
 

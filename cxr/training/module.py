@@ -71,8 +71,14 @@ class ReportModule(L.LightningModule):
         )
         size = len(batch["study_id"])
         on_step = stage == "train"
-        self.log(f"{stage}/loss", loss, batch_size=size, prog_bar=True, on_step=on_step, on_epoch=True)
-        for name, value in (("lm_loss", output.lm_loss), ("tube_line_loss", tube_line), ("change_loss", change)):
+        self.log(
+            f"{stage}/loss", loss, batch_size=size, prog_bar=True, on_step=on_step, on_epoch=True
+        )
+        for name, value in (
+            ("lm_loss", output.lm_loss),
+            ("tube_line_loss", tube_line),
+            ("change_loss", change),
+        ):
             self.log(f"{stage}/{name}", value, batch_size=size, on_step=on_step, on_epoch=True)
         self._update_metrics(stage, output, batch)
         return loss
@@ -80,7 +86,9 @@ class ReportModule(L.LightningModule):
     def _update_metrics(self, stage: str, output: Any, batch: dict[str, Any]) -> None:
         metrics = cast(MetricCollection, self.metrics[f"{stage}_metrics"])
         tube_line_target = torch.nan_to_num(batch["tube_line"], nan=-1.0).long()
-        metrics["tube_line_auroc"].update(output.tube_line_logits.detach().sigmoid(), tube_line_target)
+        metrics["tube_line_auroc"].update(
+            output.tube_line_logits.detach().sigmoid(), tube_line_target
+        )
         change_logits = output.change_logits.detach().flatten(0, 1)
         change_target = known_change(batch["change"], output.change_available)
         metrics["change_accuracy"].update(change_logits, change_target.flatten())
@@ -148,4 +156,7 @@ class ReportModule(L.LightningModule):
             return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
 
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
+        }

@@ -43,7 +43,9 @@ def test_studies_carry_priors_reports_and_labels(datamodule: ReportDataModule) -
     assert all((s.targets.change == -1).all() for s in studies if not s.prior_study_id)
     assert all(s.targets.report and s.images.frontal for s in studies)
     counts = datamodule.summary()
-    assert counts["train"]["studies"] + counts["val"]["studies"] + counts["test"]["studies"] == len(studies)
+    assert counts["train"]["studies"] + counts["val"]["studies"] + counts["test"]["studies"] == len(
+        studies
+    )
 
 
 def test_training_batch_shapes_and_padding(datamodule: ReportDataModule) -> None:
@@ -84,7 +86,9 @@ def test_prompt_dropout_blanks_fields_independently() -> None:
     from cxr.data.datamodule import drop_prompt_fields
     from cxr.types import Prompt
 
-    prompt = Prompt(indication="Cough.", technique="PA.", comparison="Prior.", prior_report="Clear.")
+    prompt = Prompt(
+        indication="Cough.", technique="PA.", comparison="Prior.", prior_report="Clear."
+    )
     generator = torch.Generator().manual_seed(0)
     assert drop_prompt_fields(prompt, 0.0, generator) == prompt
     assert drop_prompt_fields(prompt, 1.0, generator) == Prompt()

@@ -29,6 +29,13 @@ def studies(patients: list[PatientTruth]) -> list[StudyTruth]:
 def synth_folder(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, SynthSummary]:
     """A small written folder (128 px), with every third image compressed and half laterals."""
     out = tmp_path_factory.mktemp("phantom") / "out"
-    summary = synthesize(out, FOLDER_PATIENTS, FOLDER_SEED, size=128, workers=2,
-                         lateral_fraction=0.5, compressed_fraction=0.5)
+    summary = synthesize(
+        out,
+        FOLDER_PATIENTS,
+        FOLDER_SEED,
+        size=128,
+        workers=2,
+        lateral_fraction=0.5,
+        compressed_fraction=0.5,
+    )
     return out, summary

@@ -18,7 +18,9 @@ def test_contact_sheet_is_written_to_the_test_output(tmp_path: Path) -> None:
     sheet.save(path)
     pixels = np.asarray(Image.open(path))
     assert pixels.shape == (2 * (96 + 14), 4 * 96)
-    tiles = [pixels[r * 110: r * 110 + 96, c * 96: (c + 1) * 96] for r in range(2) for c in range(4)]
+    tiles = [
+        pixels[r * 110 : r * 110 + 96, c * 96 : (c + 1) * 96] for r in range(2) for c in range(4)
+    ]
     assert all(tile.std() > 20 for tile in tiles)  # every tile holds an image, not a blank
 
 

@@ -54,7 +54,10 @@ def test_every_device_tip_lies_in_its_labelled_zone(studies: list[StudyTruth]) -
     for study in studies:
         for device in study.devices:
             if device.device in check:
-                assert check[device.device](study.thorax, device), (device, tip(study.thorax, device))
+                assert check[device.device](study.thorax, device), (
+                    device,
+                    tip(study.thorax, device),
+                )
                 key = (device.device, device.placement)
                 counted[key] = counted.get(key, 0) + 1
     assert len(counted) == 10  # every status of ETT, NGT and CVC was checked
@@ -62,7 +65,9 @@ def test_every_device_tip_lies_in_its_labelled_zone(studies: list[StudyTruth]) -
 
 def test_zones_of_different_labels_do_not_overlap(studies: list[StudyTruth]) -> None:
     """Moving a normal ETT tip into a bronchus must fail the normal-zone check."""
-    study = next(s for s in studies if (d := s.device(Device.ETT)) and d.placement is Placement.NORMAL)
+    study = next(
+        s for s in studies if (d := s.device(Device.ETT)) and d.placement is Placement.NORMAL
+    )
     ett = study.device(Device.ETT)
     assert ett is not None
     moved = replace(ett, tip_to_carina_cm=-2.0)
@@ -111,5 +116,5 @@ def test_overlay_covers_the_tip_pixel(studies: list[StudyTruth]) -> None:
             if not (0.0 < x < 1.0 and 0.0 < y < 1.0):
                 continue
             row, col = int(y * size), int(x * size)
-            patch = overlay[max(row - 1, 0): row + 2, max(col - 1, 0): col + 2]
+            patch = overlay[max(row - 1, 0) : row + 2, max(col - 1, 0) : col + 2]
             assert patch.max() > 0.1, (device, x, y)

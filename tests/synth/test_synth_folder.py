@@ -16,8 +16,17 @@ from cxr.synth import SynthSummary, synthesize
 from cxr.synth.labels import LABEL_COLUMNS
 from cxr.types import TUBE_LINE_LABELS
 
-REPORT_KEYS = {"study_id", "patient_id", "study_datetime", "prior_study_id", "indication",
-               "technique", "comparison", "findings", "impression"}
+REPORT_KEYS = {
+    "study_id",
+    "patient_id",
+    "study_datetime",
+    "prior_study_id",
+    "indication",
+    "technique",
+    "comparison",
+    "findings",
+    "impression",
+}
 
 
 def read_reports(folder: Path) -> list[dict]:
@@ -25,8 +34,11 @@ def read_reports(folder: Path) -> list[dict]:
 
 
 def digest(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 def test_layout_and_summary(synth_folder: tuple[Path, SynthSummary]) -> None:
@@ -44,7 +56,9 @@ def test_layout_and_summary(synth_folder: tuple[Path, SynthSummary]) -> None:
         assert ds.PatientID == study_dir.parent.name and ds.StudyDate == date
 
 
-def test_reports_and_labels_describe_the_same_studies(synth_folder: tuple[Path, SynthSummary]) -> None:
+def test_reports_and_labels_describe_the_same_studies(
+    synth_folder: tuple[Path, SynthSummary],
+) -> None:
     folder, summary = synth_folder
     reports = read_reports(folder)
     # The file as written: empty change cells where a study has no prior.
@@ -63,8 +77,9 @@ def test_reports_and_labels_describe_the_same_studies(synth_folder: tuple[Path, 
     for _, row in labels.iterrows():
         has_prior = by_id[row["study_id"]]["prior_study_id"] is not None
         changes = [row[c] for c in LABEL_COLUMNS if c.endswith("_progression")]
-        assert all((c in ("improving", "stable", "worsening")) if has_prior else c == ""
-                   for c in changes)
+        assert all(
+            (c in ("improving", "stable", "worsening")) if has_prior else c == "" for c in changes
+        )
         assert set(row[list(TUBE_LINE_LABELS)]) <= {"0", "1"}
 
 
@@ -102,8 +117,22 @@ def test_cli_writes_a_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str])
 def test_cli_entry_point_runs_synth(tmp_path: Path) -> None:
     cli = pytest.importorskip("cxr.cli")
     try:
-        code = cli.main(["synth", str(tmp_path / "o"), "--patients", "2", "--seed", "3",
-                         "--size", "64", "--lateral-fraction", "1.0", "--workers", "1"])
+        code = cli.main(
+            [
+                "synth",
+                str(tmp_path / "o"),
+                "--patients",
+                "2",
+                "--seed",
+                "3",
+                "--size",
+                "64",
+                "--lateral-fraction",
+                "1.0",
+                "--workers",
+                "1",
+            ]
+        )
     except (ImportError, AttributeError) as error:  # another command's module is not written yet
         pytest.skip(f"cxr CLI cannot build its parser yet: {error}")
     assert code == 0
@@ -124,8 +153,10 @@ def test_round_trip_through_read_image(synth_folder: tuple[Path, SynthSummary]) 
         if ds.PhotometricInterpretation == "MONOCHROME1":
             stored = -stored
         # bright = dense after reading: same ordering of pixels as the dense-up stored values
-        corr = float(((stored - stored.mean()) * (image.pixels - image.pixels.mean())).mean()
-                     / (stored.std() * image.pixels.std() + 1e-9))
+        corr = float(
+            ((stored - stored.mean()) * (image.pixels - image.pixels.mean())).mean()
+            / (stored.std() * image.pixels.std() + 1e-9)
+        )
         assert corr > 0.9, (path, ds.PhotometricInterpretation, corr)
 
 

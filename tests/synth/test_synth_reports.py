@@ -86,8 +86,10 @@ def test_every_device_has_a_position_statement(studies: list[StudyTruth]) -> Non
     for study in studies:
         findings, _ = report_text(study)
         for device in study.devices:
-            assert any(mentions(s, DEVICE_WORDS[device.device]) and not NEGATION.search(s)
-                       for s in sentences(findings)), (device, findings)
+            assert any(
+                mentions(s, DEVICE_WORDS[device.device]) and not NEGATION.search(s)
+                for s in sentences(findings)
+            ), (device, findings)
 
 
 def test_ett_measurement_matches_the_truth(studies: list[StudyTruth]) -> None:
@@ -124,8 +126,10 @@ def test_change_statements_agree_with_change_labels(studies: list[StudyTruth]) -
 
 def test_phrasing_varies_and_sections_are_filled(studies: list[StudyTruth]) -> None:
     reports = [render_report(s, np.random.default_rng(i)) for i, s in enumerate(studies)]
-    assert all(r.indication and r.technique and r.comparison and r.findings and r.impression
-               for r in reports)
+    assert all(
+        r.indication and r.technique and r.comparison and r.findings and r.impression
+        for r in reports
+    )
     effusion_phrases = {s for r in reports for s in sentences(r.findings) if "no pleural" in s}
     assert len(effusion_phrases) >= 2
     assert len({r.technique for r in reports}) >= 6

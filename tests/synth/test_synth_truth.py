@@ -24,7 +24,10 @@ def test_each_present_device_has_exactly_one_status(studies: list[StudyTruth]) -
         values = [labels[name] for name in TUBE_LINE_LABELS]
         for device, indices in TUBE_LINE_DEVICES.items():
             present = study.device(Device(device)) is not None
-            assert sum(values[i] for i in indices) == (1 if present else 0), (study.study_uid, device)
+            assert sum(values[i] for i in indices) == (1 if present else 0), (
+                study.study_uid,
+                device,
+            )
 
 
 def test_every_status_occurs_in_a_few_hundred_studies(studies: list[StudyTruth]) -> None:
@@ -61,7 +64,9 @@ def test_pneumonia_is_the_consolidation_of_infected_patients(studies: list[Study
     assert seen > 10
 
 
-def test_findings_cell_lists_every_finding_with_severity_and_side(studies: list[StudyTruth]) -> None:
+def test_findings_cell_lists_every_finding_with_severity_and_side(
+    studies: list[StudyTruth],
+) -> None:
     for study in studies[:200]:
         cell = label_row(study)["findings"]
         items = [item.split(":") for item in str(cell).split(";")] if cell else []

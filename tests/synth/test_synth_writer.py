@@ -31,13 +31,17 @@ def study_and_patient() -> tuple[StudyTruth, object]:
 
 
 @pytest.mark.parametrize("syntax", ["explicit", "rle", "jpegls", "j2k"])
-@pytest.mark.parametrize(("photometric", "bits"), [("MONOCHROME2", 10), ("MONOCHROME1", 16),
-                                                   ("MONOCHROME2", 12), ("MONOCHROME1", 15)])
-def test_pixels_round_trip_losslessly(tmp_path: Path, study_and_patient: tuple, syntax: str,
-                                      photometric: str, bits: int) -> None:
+@pytest.mark.parametrize(
+    ("photometric", "bits"),
+    [("MONOCHROME2", 10), ("MONOCHROME1", 16), ("MONOCHROME2", 12), ("MONOCHROME1", 15)],
+)
+def test_pixels_round_trip_losslessly(
+    tmp_path: Path, study_and_patient: tuple, syntax: str, photometric: str, bits: int
+) -> None:
     study, patient = study_and_patient
-    acquisition = replace(study.frontal, photometric=photometric, bits_stored=bits,
-                          transfer_syntax=syntax)
+    acquisition = replace(
+        study.frontal, photometric=photometric, bits_stored=bits, transfer_syntax=syntax
+    )
     study = replace(study, frontal=acquisition)
     pixels = ramp()
     used = write_image(tmp_path / "frontal.dcm", patient, study, False, pixels)

@@ -72,7 +72,9 @@ def test_export_with_data_saves_the_thresholds_chosen_on_the_validation_split(
     assert any(t != 0.5 for t in record["thresholds"])
 
     export(checkpoint, tmp_path / "plain")
-    assert ReportModel.from_pretrained(tmp_path / "plain").tube_line_thresholds.tolist() == [0.5] * 11
+    assert (
+        ReportModel.from_pretrained(tmp_path / "plain").tube_line_thresholds.tolist() == [0.5] * 11
+    )
     assert not (tmp_path / "plain" / THRESHOLDS_RECORD).exists()
 
 

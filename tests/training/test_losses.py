@@ -85,7 +85,9 @@ def test_nothing_known_gives_zero_with_a_graph() -> None:
     change_logits = torch.randn(2, 5, 3, requires_grad=True)
 
     tube_line = tube_line_loss(logits, torch.full((2, 11), NAN))
-    change = change_loss(change_logits, torch.full((2, 5), CHANGE_UNKNOWN), torch.ones(2, dtype=torch.bool))
+    change = change_loss(
+        change_logits, torch.full((2, 5), CHANGE_UNKNOWN), torch.ones(2, dtype=torch.bool)
+    )
     (tube_line + change).backward()
 
     assert tube_line.item() == 0.0 and change.item() == 0.0

@@ -51,7 +51,9 @@ def trainer(root: Path, max_epochs: int, *callbacks: L.Callback) -> L.Trainer:
 
 
 @pytest.mark.slow
-def test_resume_from_epoch_end_matches_uninterrupted_run_and_export_loads(phantom_folder: Path, tmp_path: Path) -> None:
+def test_resume_from_epoch_end_matches_uninterrupted_run_and_export_loads(
+    phantom_folder: Path, tmp_path: Path
+) -> None:
     cache = tmp_path / "cache"
     L.seed_everything(0)
     datamodule = make_datamodule(phantom_folder, cache)
@@ -97,7 +99,13 @@ def test_losses_are_logged_per_stage(phantom_folder: Path, tmp_path: Path) -> No
     fit = L.Trainer(accelerator="cpu", fast_dev_run=True, logger=False, enable_progress_bar=False)
     fit.fit(module, datamodule)
     logged = fit.callback_metrics
-    for name in ("train/loss", "train/lm_loss", "train/tube_line_loss", "train/change_loss", "val/loss"):
+    for name in (
+        "train/loss",
+        "train/lm_loss",
+        "train/tube_line_loss",
+        "train/change_loss",
+        "val/loss",
+    ):
         assert name in logged and torch.isfinite(logged[name]), name
 
 

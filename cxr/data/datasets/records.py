@@ -49,10 +49,15 @@ def read_labels(path: Path) -> dict[str, dict[str, Any]]:
         raise InputError(path, f"cannot read labels table: {error}") from error
     if "study_id" not in table.columns:
         raise InputError(path, "labels table has no study_id column")
-    return {str(row["study_id"]): {str(k): v for k, v in row.items()} for row in table.to_dict(orient="records")}
+    return {
+        str(row["study_id"]): {str(k): v for k, v in row.items()}
+        for row in table.to_dict(orient="records")
+    }
 
 
-def targets_from_rows(report: Mapping[str, Any] | None, labels: Mapping[str, Any] | None) -> Targets:
+def targets_from_rows(
+    report: Mapping[str, Any] | None, labels: Mapping[str, Any] | None
+) -> Targets:
     """Targets from one report row and one labels row; absent columns stay unknown."""
     targets = Targets()
     if report:
@@ -64,7 +69,9 @@ def targets_from_rows(report: Mapping[str, Any] | None, labels: Mapping[str, Any
                 targets.tube_line[i] = float(labels[column])
         for i, finding in enumerate(CHANGE_FINDINGS):
             value = labels.get(change_column(finding))
-            targets.change[i] = Change.parse(str(value)).code if not is_missing(value) else CHANGE_UNKNOWN
+            targets.change[i] = (
+                Change.parse(str(value)).code if not is_missing(value) else CHANGE_UNKNOWN
+            )
     return targets
 
 
@@ -89,7 +96,9 @@ def studies_from_index(
             indication=(report or {}).get("indication") or "",
             technique=(report or {}).get("technique") or "",
             comparison=(report or {}).get("comparison") or "",
-            prior_report=report_text(reports.get(prior.study_id)) if prior and prior_reports else "",
+            prior_report=report_text(reports.get(prior.study_id))
+            if prior and prior_reports
+            else "",
         )
         yield Study(
             study_id=entry.study_id,
@@ -106,4 +115,3 @@ def studies_from_index(
             prior_study_id=prior.study_id if prior else None,
             source=source,
         )
-
