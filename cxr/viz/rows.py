@@ -12,6 +12,7 @@ from typing import Any
 
 import pandas as pd
 
+from cxr.data.reports import join_report
 from cxr.evaluation.records import cell_text
 from cxr.inference.outputs import Prediction
 from cxr.types import (
@@ -20,7 +21,6 @@ from cxr.types import (
     Change,
     Study,
     change_column,
-    is_missing,
 )
 
 PredictionLike = Prediction | Mapping[str, Any] | pd.Series
@@ -52,19 +52,14 @@ def reference_row(study: Study) -> dict[str, Any]:
 
 
 def labelled_report(row: PredictionLike) -> str:
-    """Findings and impression under their headings (else the `report` column), for display.
+    """Findings and impression under their headings as the model writes them
+    (`cxr.data.reports.join_report`), else the `report` column, for display.
 
     The text metrics score `cxr.evaluation.studies.section_text` instead, which has no headings.
     """
     row = as_row(row)
-    parts = [
-        f"{name.upper()}: {cell_text(row.get(name))}"
-        for name in ("findings", "impression")
-        if not is_missing(row.get(name))
-    ]
-    if not parts and not is_missing(row.get("report")):
-        parts = [cell_text(row["report"])]
-    return "\n".join(parts)
+    labelled = join_report(cell_text(row.get("findings")), cell_text(row.get("impression")))
+    return labelled or cell_text(row.get("report"))
 
 
 def reference_text(reference: ReferenceLike | None) -> str | None:
