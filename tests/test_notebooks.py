@@ -18,11 +18,11 @@ from typing import Any
 import lightning as L
 import nbformat
 import pytest
+from models.tiny_models import phantom_model
 from nbclient import NotebookClient
 
 from cxr.cli import main
 from cxr.data.datamodule import DataSource, ReportDataModule
-from cxr.models import ConnectorConfig, DecoderConfig, EncoderConfig, HeadsConfig, ReportModel
 from cxr.synth import synthesize
 from cxr.training.export import export
 from cxr.training.module import ReportModule
@@ -61,13 +61,7 @@ def _train_and_export(train: Path, root: Path) -> Path:
         tokenizer_vocab_size=300,
         max_report_tokens=48,
     )
-    model = ReportModel(
-        EncoderConfig(name="resnet10t", image_size=64),
-        ConnectorConfig(kind="attention_pool", num_queries=8),  # type: ignore[arg-type]
-        DecoderConfig(arch={"n_layer": 1, "n_embd": 64, "n_head": 2, "n_positions": 512}),
-        HeadsConfig(hidden=32),
-        datamodule.tokenizer,
-    )
+    model = phantom_model(datamodule)
     checkpoints = root / "checkpoints"
     trainer = L.Trainer(
         accelerator="cpu",

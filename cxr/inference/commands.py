@@ -124,7 +124,7 @@ def generate(
         max_new_tokens: Longest report generated, in tokens (default: the model folder's).
         num_beams: Beam width; 1 is greedy, or plain sampling with --do-sample true
             (default: the model folder's).
-        do_sample: Hugging Face's `do_sample`, given as a value: --do-sample true samples
+        do_sample: Hugging Face's `do_sample`: --do-sample (or --do-sample true) samples
             (with --temperature, --top-p, --top-k), false decodes deterministically, greedy or
             by beam search (default: the model folder's; false in a folder cxr wrote).
         temperature: Sampling temperature; used only when sampling (default: the model folder's).
