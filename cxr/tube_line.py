@@ -12,7 +12,7 @@ with two positive statuses of one device (two catheters) takes the more severe o
 any of whose values is unknown (NaN) is `NOT_ASSESSED`.
 
 Thresholds live in the model folder (`HeadsConfig.tube_line_thresholds`); `cxr export --data`
-chooses them on the validation split with `choose_thresholds`.
+chooses them on the validation split with `choose_thresholds` (see THRESHOLD_CRITERION).
 """
 
 from __future__ import annotations
@@ -27,10 +27,15 @@ ABSENT = "absent"
 PRESENT = "present"
 DEFAULT_THRESHOLD = 0.5
 
+# The thresholds `choose_thresholds` tries; ties go to the one nearest the default.
+THRESHOLD_GRID: tuple[float, ...] = tuple(round(0.05 * step, 2) for step in range(1, 20))
+
 THRESHOLD_CRITERION = (
-    "per label, the threshold that maximises F1 of that label on the validation split "
-    f"(the lowest such threshold); {DEFAULT_THRESHOLD} where the split has no positive or no "
-    "negative study for the label"
+    "per device, one threshold for all of its labels: the value of "
+    f"{THRESHOLD_GRID[0]}, {THRESHOLD_GRID[1]}, ..., {THRESHOLD_GRID[-1]} whose statuses agree "
+    "most often with the device's reference statuses on the validation split (ties: the one "
+    f"nearest {DEFAULT_THRESHOLD}); {DEFAULT_THRESHOLD} where the split's references of the "
+    "device all have one status"
 )
 
 
@@ -95,30 +100,38 @@ def study_statuses(
 
 
 def choose_thresholds(probabilities: np.ndarray, labels: np.ndarray) -> list[float]:
-    """Per-label thresholds by THRESHOLD_CRITERION.
+    """Per-label thresholds by THRESHOLD_CRITERION: the status is what the thresholds decide,
+    so they are chosen for the status accuracy `cxr evaluate` reports, not per label.
 
     Args:
         probabilities: [N, 11] predicted probabilities on the validation split.
-        labels: [N, 11] 0/1 references, NaN unknown (left out for that label).
+        labels: [N, 11] 0/1 references, NaN unknown (a device with an unknown label in a row
+            is left out for that row).
     """
-    thresholds = []
-    for column in range(len(TUBE_LINE_LABELS)):
-        known = ~np.isnan(labels[:, column])
-        truth = labels[known, column] > 0.5
-        scores = probabilities[known, column]
-        if truth.all() or not truth.any():
-            thresholds.append(DEFAULT_THRESHOLD)
+    thresholds = np.full(len(TUBE_LINE_LABELS), DEFAULT_THRESHOLD)
+    references = device_statuses(labels)
+    for device, indices in TUBE_LINE_DEVICES.items():
+        truth = np.array(references[device], dtype=object)
+        known = truth != NOT_ASSESSED
+        if len(set(truth[known])) < 2:
             continue
-        thresholds.append(_best_f1_threshold(scores, truth))
-    return thresholds
+        accuracy = {
+            limit: status_accuracy(probabilities[known], truth[known], device, limit)
+            for limit in THRESHOLD_GRID
+        }
+        best = max(accuracy.values())
+        chosen = min(
+            (limit for limit, value in accuracy.items() if value == best),
+            key=lambda limit: abs(limit - DEFAULT_THRESHOLD),
+        )
+        thresholds[list(indices)] = chosen
+    return thresholds.tolist()
 
 
-def _best_f1_threshold(scores: np.ndarray, truth: np.ndarray) -> float:
-    """The lowest candidate threshold (a score seen in the data) with the highest F1."""
-    candidates = np.unique(scores)
-    predicted = scores[None, :] >= candidates[:, None]
-    tp = (predicted & truth).sum(axis=1)
-    fp = (predicted & ~truth).sum(axis=1)
-    fn = truth.sum() - tp
-    f1 = 2 * tp / np.maximum(2 * tp + fp + fn, 1)
-    return float(candidates[int(np.argmax(f1))])
+def status_accuracy(
+    probabilities: np.ndarray, truth: np.ndarray, device: str, threshold: float
+) -> float:
+    """Share of rows whose status of `device`, at one threshold for all of its labels,
+    equals `truth` (the rows' reference statuses)."""
+    called = device_statuses(probabilities, np.full(len(TUBE_LINE_LABELS), threshold))[device]
+    return float(np.mean(np.array(called, dtype=object) == truth))

@@ -10,6 +10,7 @@ from cxr.tube_line import (
     DEVICE_STATUSES,
     choose_thresholds,
     device_statuses,
+    status_accuracy,
     study_statuses,
 )
 from cxr.types import NOT_ASSESSED, TUBE_LINE_DEVICES, TUBE_LINE_LABELS
@@ -79,18 +80,38 @@ def test_every_status_the_rule_gives_is_listed_for_its_device() -> None:
         assert set(values) <= set(DEVICE_STATUSES[device])
 
 
-def test_chosen_threshold_maximises_f1_on_the_validation_labels() -> None:
-    # ETT - Abnormal: positives score 0.3 and 0.35, negatives 0.1 and 0.32. Cuts: >= 0.3 gives
-    # tp 2, fp 1 (F1 0.8); >= 0.35 gives tp 1, fp 0 (F1 0.667); >= 0.1 gives F1 0.667.
-    probabilities = np.full((4, len(TUBE_LINE_LABELS)), 0.5)
-    labels = np.full((4, len(TUBE_LINE_LABELS)), np.nan)
-    column = TUBE_LINE_LABELS.index("ETT - Abnormal")
-    probabilities[:, column] = [0.3, 0.35, 0.1, 0.32]
+def test_chosen_threshold_is_the_one_with_the_best_status_accuracy() -> None:
+    # Swan Ganz present in studies 0 and 1 (scores 0.3, 0.35), absent in 2 and 3 (0.1, 0.2).
+    # Thresholds 0.25 and 0.3 call all four right; of those, 0.3 is nearest 0.5. At 0.5 the
+    # two present ones would be missed.
+    probabilities = np.zeros((4, len(TUBE_LINE_LABELS)))
+    labels = np.zeros((4, len(TUBE_LINE_LABELS)))
+    column = TUBE_LINE_LABELS.index("Swan Ganz Catheter Present")
+    probabilities[:, column] = [0.3, 0.35, 0.1, 0.2]
     labels[:, column] = [1, 1, 0, 0]
-    # A label with only negatives keeps the default.
-    other = TUBE_LINE_LABELS.index("NGT - Normal")
-    labels[:, other] = 0
+
     thresholds = choose_thresholds(probabilities, labels)
+
     assert thresholds[column] == pytest.approx(0.3)
-    assert thresholds[other] == DEFAULT_THRESHOLD
-    assert len(thresholds) == len(TUBE_LINE_LABELS)
+    # Every other device is absent in all four studies: one status only, so the default.
+    assert [t for i, t in enumerate(thresholds) if i != column] == [DEFAULT_THRESHOLD] * 10
+    swan_ganz = np.array(["present", "present", "absent", "absent"], dtype=object)
+    assert status_accuracy(probabilities, swan_ganz, "Swan Ganz", 0.3) == 1.0
+    assert status_accuracy(probabilities, swan_ganz, "Swan Ganz", DEFAULT_THRESHOLD) == 0.5
+
+
+def test_a_device_shares_one_threshold_over_its_labels() -> None:
+    # ETT Normal in study 0 (0.4 beside Borderline 0.3), Borderline in study 1 (0.45 beside
+    # Normal 0.2), absent in study 2 (all at 0.1): 0.15 to 0.4 get all three right, and 0.4
+    # is nearest 0.5.
+    probabilities = np.full((3, len(TUBE_LINE_LABELS)), 0.1)
+    labels = np.zeros((3, len(TUBE_LINE_LABELS)))
+    borderline, normal = TUBE_LINE_DEVICES["ETT"][1:]
+    probabilities[0, [borderline, normal]] = [0.3, 0.4]
+    probabilities[1, [borderline, normal]] = [0.45, 0.2]
+    labels[0, normal] = labels[1, borderline] = 1
+
+    thresholds = choose_thresholds(probabilities, labels)
+
+    ett = [thresholds[i] for i in TUBE_LINE_DEVICES["ETT"]]
+    assert ett == [pytest.approx(0.4)] * 3

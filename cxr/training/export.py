@@ -19,8 +19,14 @@ import torch
 from cxr.data.tokenizer import load_tokenizer
 from cxr.errors import CxrError, InputError, require_option
 from cxr.models import ReportModel
-from cxr.tube_line import THRESHOLD_CRITERION, choose_thresholds
-from cxr.types import IMAGE_SLOTS, TUBE_LINE_LABELS
+from cxr.tube_line import (
+    DEFAULT_THRESHOLD,
+    THRESHOLD_CRITERION,
+    choose_thresholds,
+    device_statuses,
+    status_accuracy,
+)
+from cxr.types import IMAGE_SLOTS, NOT_ASSESSED, TUBE_LINE_DEVICES
 
 if TYPE_CHECKING:
     from cxr.data.datamodule import ReportDataModule
@@ -120,18 +126,25 @@ def select_thresholds(
         raise CxrError("the validation split of --data is empty: no study to choose thresholds on")
     scores, truth = np.concatenate(probabilities), np.concatenate(labels)
     thresholds = choose_thresholds(scores, truth)
-    known = ~np.isnan(truth)
+    references = device_statuses(truth)
+    per_device = {}
+    for device, indices in TUBE_LINE_DEVICES.items():
+        statuses = np.array(references[device], dtype=object)
+        known = statuses != NOT_ASSESSED
+        chosen = thresholds[indices[0]]
+        per_device[device] = {
+            "threshold": chosen,
+            "studies": int(known.sum()),
+            "reference_statuses": sorted(set(statuses[known])),
+            "status_accuracy": status_accuracy(scores[known], statuses[known], device, chosen),
+            "status_accuracy_at_default": status_accuracy(
+                scores[known], statuses[known], device, DEFAULT_THRESHOLD
+            ),
+        }
     return {
         "criterion": THRESHOLD_CRITERION,
         "split": "val",
         "studies": len(scores),
         "thresholds": thresholds,
-        "per_label": {
-            label: {
-                "threshold": thresholds[column],
-                "positives": int((truth[known[:, column], column] > 0.5).sum()),
-                "negatives": int((truth[known[:, column], column] <= 0.5).sum()),
-            }
-            for column, label in enumerate(TUBE_LINE_LABELS)
-        },
+        "per_device": per_device,
     }
