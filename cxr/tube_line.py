@@ -18,6 +18,7 @@ chooses them on the validation split with `choose_thresholds` (see THRESHOLD_CRI
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -99,33 +100,75 @@ def study_statuses(
     return {device: rows[0] for device, rows in device_statuses(values, thresholds).items()}
 
 
-def choose_thresholds(probabilities: np.ndarray, labels: np.ndarray) -> list[float]:
-    """Per-label thresholds by THRESHOLD_CRITERION: the status is what the thresholds decide,
-    so they are chosen for the status accuracy `cxr evaluate` reports, not per label.
+@dataclass
+class ThresholdChoice:
+    """One device's threshold chosen by THRESHOLD_CRITERION, with what it was chosen on.
+
+    Attributes:
+        threshold: For every label of the device.
+        studies: Validation studies whose reference status of the device is known.
+        reference_statuses: The statuses those references take.
+        status_accuracy: Validation status accuracy at `threshold` (None without studies).
+        status_accuracy_at_default: The same at DEFAULT_THRESHOLD.
+    """
+
+    threshold: float
+    studies: int
+    reference_statuses: list[str]
+    status_accuracy: float | None
+    status_accuracy_at_default: float | None
+
+
+def choose_device_thresholds(
+    probabilities: np.ndarray, labels: np.ndarray
+) -> dict[str, ThresholdChoice]:
+    """Each device's threshold by THRESHOLD_CRITERION: the status is what the thresholds
+    decide, so they are chosen for the status accuracy `cxr evaluate` reports, not per label.
 
     Args:
         probabilities: [N, 11] predicted probabilities on the validation split.
         labels: [N, 11] 0/1 references, NaN unknown (a device with an unknown label in a row
             is left out for that row).
     """
-    thresholds = np.full(len(TUBE_LINE_LABELS), DEFAULT_THRESHOLD)
     references = device_statuses(labels)
-    for device, indices in TUBE_LINE_DEVICES.items():
+    choices = {}
+    for device in TUBE_LINE_DEVICES:
         truth = np.array(references[device], dtype=object)
         known = truth != NOT_ASSESSED
-        if len(set(truth[known])) < 2:
-            continue
-        accuracy = {
-            limit: status_accuracy(probabilities[known], truth[known], device, limit)
-            for limit in THRESHOLD_GRID
-        }
-        best = max(accuracy.values())
+        choices[device] = _choose(probabilities[known], truth[known], device)
+    return choices
+
+
+def _choose(probabilities: np.ndarray, truth: np.ndarray, device: str) -> ThresholdChoice:
+    """One device's choice over the rows whose reference status `truth` is known."""
+
+    def accuracy(limit: float) -> float | None:
+        return status_accuracy(probabilities, truth, device, limit) if len(truth) else None
+
+    chosen = DEFAULT_THRESHOLD
+    if len(set(truth)) >= 2:
+        tried = {limit: accuracy(limit) for limit in THRESHOLD_GRID}
+        best = max(value or 0.0 for value in tried.values())
         chosen = min(
-            (limit for limit, value in accuracy.items() if value == best),
+            (limit for limit, value in tried.items() if value == best),
             key=lambda limit: abs(limit - DEFAULT_THRESHOLD),
         )
-        thresholds[list(indices)] = chosen
+    return ThresholdChoice(
+        chosen, len(truth), sorted(set(truth)), accuracy(chosen), accuracy(DEFAULT_THRESHOLD)
+    )
+
+
+def label_thresholds(choices: Mapping[str, ThresholdChoice]) -> list[float]:
+    """The per-label thresholds (TUBE_LINE_LABELS order) of each device's choice."""
+    thresholds = np.full(len(TUBE_LINE_LABELS), DEFAULT_THRESHOLD)
+    for device, choice in choices.items():
+        thresholds[list(TUBE_LINE_DEVICES[device])] = choice.threshold
     return thresholds.tolist()
+
+
+def choose_thresholds(probabilities: np.ndarray, labels: np.ndarray) -> list[float]:
+    """Per-label thresholds by THRESHOLD_CRITERION (see `choose_device_thresholds`)."""
+    return label_thresholds(choose_device_thresholds(probabilities, labels))
 
 
 def status_accuracy(

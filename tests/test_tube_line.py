@@ -8,6 +8,8 @@ import pytest
 from cxr.tube_line import (
     DEFAULT_THRESHOLD,
     DEVICE_STATUSES,
+    ThresholdChoice,
+    choose_device_thresholds,
     choose_thresholds,
     device_statuses,
     status_accuracy,
@@ -115,3 +117,13 @@ def test_a_device_shares_one_threshold_over_its_labels() -> None:
 
     ett = [thresholds[i] for i in TUBE_LINE_DEVICES["ETT"]]
     assert ett == [pytest.approx(0.4)] * 3
+
+
+def test_a_device_without_known_references_keeps_the_default_with_no_accuracy() -> None:
+    probabilities = np.full((3, len(TUBE_LINE_LABELS)), 0.7)
+    labels = np.zeros((3, len(TUBE_LINE_LABELS)))
+    labels[:, list(TUBE_LINE_DEVICES["CVC"])] = np.nan
+    choices = choose_device_thresholds(probabilities, labels)
+    assert choices["CVC"] == ThresholdChoice(DEFAULT_THRESHOLD, 0, [], None, None)
+    # ETT is absent in all three, and at 0.5 every 0.7 is called: accuracy 0 either way.
+    assert choices["ETT"] == ThresholdChoice(DEFAULT_THRESHOLD, 3, ["absent"], 0.0, 0.0)

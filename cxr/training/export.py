@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import tempfile
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,14 +20,8 @@ import torch
 from cxr.data.tokenizer import load_tokenizer
 from cxr.errors import CxrError, InputError, require_option
 from cxr.models import ReportModel
-from cxr.tube_line import (
-    DEFAULT_THRESHOLD,
-    THRESHOLD_CRITERION,
-    choose_thresholds,
-    device_statuses,
-    status_accuracy,
-)
-from cxr.types import IMAGE_SLOTS, NOT_ASSESSED, TUBE_LINE_DEVICES
+from cxr.tube_line import THRESHOLD_CRITERION, choose_device_thresholds, label_thresholds
+from cxr.types import IMAGE_SLOTS
 
 if TYPE_CHECKING:
     from cxr.data.datamodule import ReportDataModule
@@ -125,26 +120,12 @@ def select_thresholds(
     if not probabilities:
         raise CxrError("the validation split of --data is empty: no study to choose thresholds on")
     scores, truth = np.concatenate(probabilities), np.concatenate(labels)
-    thresholds = choose_thresholds(scores, truth)
-    references = device_statuses(truth)
-    per_device = {}
-    for device, indices in TUBE_LINE_DEVICES.items():
-        statuses = np.array(references[device], dtype=object)
-        known = statuses != NOT_ASSESSED
-        chosen = thresholds[indices[0]]
-        per_device[device] = {
-            "threshold": chosen,
-            "studies": int(known.sum()),
-            "reference_statuses": sorted(set(statuses[known])),
-            "status_accuracy": status_accuracy(scores[known], statuses[known], device, chosen),
-            "status_accuracy_at_default": status_accuracy(
-                scores[known], statuses[known], device, DEFAULT_THRESHOLD
-            ),
-        }
+    choices = choose_device_thresholds(scores, truth)
+    thresholds = label_thresholds(choices)
     return {
         "criterion": THRESHOLD_CRITERION,
         "split": "val",
         "studies": len(scores),
         "thresholds": thresholds,
-        "per_device": per_device,
+        "per_device": {device: asdict(choice) for device, choice in choices.items()},
     }
