@@ -9,7 +9,8 @@ tie goes to the label listed first, and each device lists its most severe status
 "absent" when no label is called. Swan Ganz has one label, so it is "present" or "absent".
 Binary reference labels (0/1) go through the same rule with the default threshold, so a study
 with two positive statuses of one device (two catheters) takes the more severe one. A device
-any of whose values is unknown (NaN) is `NOT_ASSESSED`.
+any of whose values is unknown (NaN) is `NOT_ASSESSED`. `status_codes` is the rule itself, as
+indices into DEVICE_STATUSES (the model reads them as tokens); `device_statuses` names them.
 
 Thresholds live in the model folder (`HeadsConfig.tube_line_thresholds`); `cxr export --data`
 chooses them on the validation split with `choose_thresholds` (see THRESHOLD_CRITERION).
@@ -58,10 +59,11 @@ def status_column(device: str) -> str:
     return f"{device} status"
 
 
-def device_statuses(
+def status_codes(
     values: np.ndarray, thresholds: Sequence[float] | np.ndarray | None = None
-) -> dict[str, list[str]]:
-    """Status per device for each row (see the module docstring for the rule).
+) -> np.ndarray:
+    """The rule as codes: [N, 4] indices into DEVICE_STATUSES per device (TUBE_LINE_DEVICES
+    order), -1 where the device is NOT_ASSESSED (see the module docstring for the rule).
 
     Args:
         values: [N, 11] probabilities or 0/1 labels in TUBE_LINE_LABELS order, NaN unknown.
@@ -75,21 +77,27 @@ def device_statuses(
         if thresholds is None
         else np.asarray(thresholds, dtype=float)
     )
-    statuses: dict[str, list[str]] = {}
-    for device, indices in TUBE_LINE_DEVICES.items():
-        columns = list(indices)
-        rows = values[:, columns]
-        called = rows >= limits[columns]
+    codes = np.empty((len(values), len(TUBE_LINE_DEVICES)), dtype=np.int64)
+    for column, indices in enumerate(TUBE_LINE_DEVICES.values()):
+        rows = values[:, list(indices)]
+        called = rows >= limits[list(indices)]
         # Uncalled labels cannot win; argmax takes the first of equal values (most severe).
         best = np.argmax(np.where(called, rows, -np.inf), axis=1)
-        names = DEVICE_STATUSES[device]
-        unknown = np.asarray(np.isnan(rows).any(axis=1))
-        any_called = np.asarray(called.any(axis=1))
-        statuses[device] = [
-            NOT_ASSESSED if unknown[row] else names[best[row]] if any_called[row] else ABSENT
-            for row in range(len(values))
-        ]
-    return statuses
+        absent = len(indices)  # "absent" is listed after the device's labels
+        codes[:, column] = np.where(called.any(axis=1), best, absent)
+        codes[np.isnan(rows).any(axis=1), column] = -1
+    return codes
+
+
+def device_statuses(
+    values: np.ndarray, thresholds: Sequence[float] | np.ndarray | None = None
+) -> dict[str, list[str]]:
+    """Status names per device for each row: `status_codes` read through DEVICE_STATUSES."""
+    codes = status_codes(values, thresholds)
+    return {
+        device: [NOT_ASSESSED if code < 0 else DEVICE_STATUSES[device][code] for code in column]
+        for device, column in zip(TUBE_LINE_DEVICES, codes.T.tolist(), strict=True)
+    }
 
 
 def study_statuses(

@@ -79,6 +79,36 @@ class Change(str, Enum):
 
 CHANGE_UNKNOWN = -1
 
+# The 14 CheXpert observations, in CheXpert's column order and spelling: the findings head's
+# outputs, the reports.jsonl / labels.csv columns of their probabilities and labels, and what
+# the offline labeler reads from report text.
+OBSERVATIONS: tuple[str, ...] = (
+    "No Finding",
+    "Enlarged Cardiomediastinum",
+    "Cardiomegaly",
+    "Lung Opacity",
+    "Lung Lesion",
+    "Edema",
+    "Consolidation",
+    "Pneumonia",
+    "Atelectasis",
+    "Pneumothorax",
+    "Pleural Effusion",
+    "Pleural Other",
+    "Fracture",
+    "Support Devices",
+)
+# The 5 observations CheXpert's competition and most report-generation papers score.
+COMMON_OBSERVATIONS: tuple[str, ...] = (
+    "Atelectasis",
+    "Cardiomegaly",
+    "Consolidation",
+    "Edema",
+    "Pleural Effusion",
+)
+# A findings-head probability at or above this calls the observation present.
+OBSERVATION_THRESHOLD = 0.5
+
 # What an output says of a label its system did not assess (no prior study, no label head).
 NOT_ASSESSED = "not assessed"
 
@@ -141,18 +171,29 @@ def _unknown_tube_line() -> np.ndarray:
     return np.full(len(TUBE_LINE_LABELS), np.nan, dtype=np.float32)
 
 
+def _unknown_observations() -> np.ndarray:
+    return np.full(len(OBSERVATIONS), np.nan, dtype=np.float32)
+
+
 def _unknown_change() -> np.ndarray:
     return np.full(len(CHANGE_FINDINGS), CHANGE_UNKNOWN, dtype=np.int64)
 
 
 @dataclass
 class Targets:
-    """What the model should produce; unknown parts are None, NaN (tube/line) or -1 (change)."""
+    """What the model should produce; unknown parts are None, NaN (tube/line, observations)
+    or -1 (change).
+
+    `observations` holds the 14 OBSERVATIONS as 1.0 (present), 0.0 (absent) or NaN (unknown);
+    an adapter decides what an uncertain source label becomes. `change` is known only where
+    the finding is present in at least one study of the pair (MS-CXR-T's rule).
+    """
 
     findings: str | None = None
     impression: str | None = None
     tube_line: np.ndarray = field(default_factory=_unknown_tube_line)
     change: np.ndarray = field(default_factory=_unknown_change)
+    observations: np.ndarray = field(default_factory=_unknown_observations)
 
     @property
     def report(self) -> str | None:

@@ -38,31 +38,8 @@ from enum import Enum
 
 import pandas as pd
 
-from cxr.types import CHANGE_FINDINGS, Change
+from cxr.types import CHANGE_FINDINGS, COMMON_OBSERVATIONS, OBSERVATIONS, Change
 
-OBSERVATIONS: tuple[str, ...] = (
-    "No Finding",
-    "Enlarged Cardiomediastinum",
-    "Cardiomegaly",
-    "Lung Opacity",
-    "Lung Lesion",
-    "Edema",
-    "Consolidation",
-    "Pneumonia",
-    "Atelectasis",
-    "Pneumothorax",
-    "Pleural Effusion",
-    "Pleural Other",
-    "Fracture",
-    "Support Devices",
-)
-COMMON_OBSERVATIONS: tuple[str, ...] = (
-    "Atelectasis",
-    "Cardiomegaly",
-    "Consolidation",
-    "Edema",
-    "Pleural Effusion",
-)
 DEVICES: tuple[str, ...] = ("ETT", "NGT", "CVC", "Swan Ganz")
 
 POSITIVE, NEGATIVE, UNCERTAIN = 1.0, 0.0, -1.0

@@ -54,6 +54,13 @@ class HeadPool(str, Enum):
     attention = "attention"
 
 
+class ChangeHeadKind(str, Enum):
+    """How the change head compares the current and prior frontal images (cxr.models.heads)."""
+
+    compare = "compare"
+    pooled = "pooled"
+
+
 @dataclass
 class EncoderConfig:
     """The image encoder shared by the frontal, lateral and prior-frontal slots.
@@ -146,6 +153,11 @@ class DecoderConfig:
         attn_implementation: Hugging Face attention implementation (sdpa, eager, ...).
         dtype: Weight dtype of the decoder (e.g. bfloat16); None keeps float32.
         gradient_checkpointing: Recompute decoder activations in backward to save memory.
+        constrained_decoding: Decode under cxr's sentence constraints (no sentence written
+            twice, no empty list item; see cxr.models.decoding).
+        grounded: The decoder reads the label heads' calls (observations, device statuses,
+            changes) as tokens after the visual tokens, so the report states what the heads
+            see (cxr.models.grounding); False leaves it the images and the prompt only.
     """
 
     kind: DecoderKind = DecoderKind.causal_lm
@@ -156,6 +168,8 @@ class DecoderConfig:
     attn_implementation: str | None = "sdpa"
     dtype: str | None = None
     gradient_checkpointing: bool = False
+    constrained_decoding: bool = True
+    grounded: bool = True
 
 
 def _default_thresholds() -> list[float]:
@@ -164,12 +178,17 @@ def _default_thresholds() -> list[float]:
 
 @dataclass
 class HeadsConfig:
-    """The tube/line and change heads.
+    """The tube/line, findings and change heads (cxr.models.heads).
 
     Attributes:
         hidden: Width of each head's hidden layer.
         dropout: Dropout before each head's output layer.
-        pool: How a head pools an image's tokens (mean or attention with a learned query).
+        pool: How the tube/line head pools an image's tokens (mean or attention with a
+            learned query).
+        num_heads: Attention heads of the findings and change heads' queries (must divide
+            the encoder's feature width).
+        change: compare (current tokens attend to the prior's, one query per finding) or
+            pooled (each image pooled to one vector; the earlier design, for ablation).
         tube_line_thresholds: Probability at or above which each tube/line label counts as
             called, in TUBE_LINE_LABELS order (saved with the model for inference; the rule
             that uses them is cxr.tube_line). `cxr export --data` replaces them with the
@@ -179,4 +198,6 @@ class HeadsConfig:
     hidden: int = 256
     dropout: float = 0.1
     pool: HeadPool = HeadPool.attention
+    num_heads: int = 4
+    change: ChangeHeadKind = ChangeHeadKind.compare
     tube_line_thresholds: list[float] = field(default_factory=_default_thresholds)

@@ -1,13 +1,15 @@
-"""The report model: images + prompt -> report text, tube/line logits, change logits.
+"""The report model: images + prompt -> report text, tube/line, findings and change logits.
 
 Data flow for one batch (see `cxr.data` for how batches are made):
 
     images [B, 3, 1, H, W] (frontal, lateral, prior_frontal)
       -> shared ImageEncoder on the present images only -> tokens [B, 3, T, C]
       -> absent slots replaced by a learned per-slot "missing" token
+      -> label heads: TubeLineHead on the frontal slot's tokens, FindingsHead on the frontal
+         and lateral slots', ChangeHead comparing the frontal and prior slots'
       -> + role embedding per slot -> Connector -> visual tokens [B, V, D]
-      -> TextDecoder: [prompt][visual][report] (causal_lm) or cross-attention baseline
-    TubeLineHead reads the frontal slot's tokens; ChangeHead the frontal and prior slots'.
+      -> grounded decoders: + the heads' calls as 23 tokens (cxr.models.grounding)
+      -> TextDecoder: [prompt][visual][calls][report] (causal_lm) or cross-attention baseline
 
 `save_pretrained` writes config.json + generation_config.json + model.safetensors +
 tokenizer/; `from_pretrained` rebuilds the architecture from config.json alone (no pretrained
@@ -45,7 +47,14 @@ from cxr.models.config import (
 from cxr.models.connectors import Connector
 from cxr.models.decoders import build_decoder
 from cxr.models.encoders import ImageEncoder
-from cxr.models.heads import ChangeHead, TubeLineHead
+from cxr.models.grounding import (
+    CallTokens,
+    HeadLogits,
+    mixed_calls,
+    predicted_calls,
+    reference_calls,
+)
+from cxr.models.heads import FindingsHead, TubeLineHead, build_change_head
 from cxr.types import IMAGE_SLOTS, TUBE_LINE_LABELS
 
 log = logging.getLogger(__name__)
@@ -57,9 +66,11 @@ GENERATION_CONFIG_FILE = GENERATION_CONFIG_NAME
 WEIGHTS_FILE = "model.safetensors"
 TOKENIZER_DIR = "tokenizer"
 FORMAT = "cxr-report-model"
-FORMAT_VERSION = 1
+# Version 2: findings head, comparing change head, grounded decoder.
+FORMAT_VERSION = 2
 
 _FRONTAL = IMAGE_SLOTS.index("frontal")
+_LATERAL = IMAGE_SLOTS.index("lateral")
 _PRIOR = IMAGE_SLOTS.index("prior_frontal")
 
 
@@ -89,6 +100,7 @@ class ReportModelOutput:
         lm_loss: Mean cross-entropy over the report tokens of the batch (0 with a graph
             when no study has a report).
         tube_line_logits: [B, 11] in TUBE_LINE_LABELS order.
+        observation_logits: [B, 14] in OBSERVATIONS order.
         change_logits: [B, 5, 3]: CHANGE_FINDINGS x (improving, stable, worsening).
         change_available: [B] bool, the study has both a current frontal and a prior.
         report_token_count: Number of report tokens lm_loss averages over.
@@ -96,19 +108,36 @@ class ReportModelOutput:
 
     lm_loss: torch.Tensor
     tube_line_logits: torch.Tensor
+    observation_logits: torch.Tensor
     change_logits: torch.Tensor
     change_available: torch.Tensor
     report_token_count: torch.Tensor
 
 
+@dataclass
+class LabelPredictions:
+    """The label heads' probabilities for a batch.
+
+    Attributes:
+        tube_line: [B, 11] in TUBE_LINE_LABELS order.
+        observations: [B, 14] in OBSERVATIONS order.
+        change: [B, 5, 3] (CHANGE_FINDINGS x Change), NaN for studies without a prior (or
+            without a frontal image).
+    """
+
+    tube_line: torch.Tensor
+    observations: torch.Tensor
+    change: torch.Tensor
+
+
 class ReportModel(nn.Module):
-    """Writes the report, judges tube/line placement and detects change against the prior.
+    """Writes the report, judges tube/line placement, calls findings and detects change.
 
     Args:
         encoder: Image encoder settings (timm model, local weights, freezing).
         connector: How image tokens become the decoder's visual tokens.
         decoder: Text decoder settings (built from config or loaded from a local path).
-        heads: Tube/line and change head settings.
+        heads: Tube/line, findings and change head settings.
         tokenizer: The report tokenizer (a Hugging Face tokenizer with pad and eos tokens);
             injected by the caller, it is saved with the model.
 
@@ -148,7 +177,11 @@ class ReportModel(nn.Module):
             self.connector_config, feature_dim, self.text_decoder.hidden_size
         )
         self.tube_line_head = TubeLineHead(self.heads_config, feature_dim)
-        self.change_head = ChangeHead(self.heads_config, feature_dim)
+        self.findings_head = FindingsHead(self.heads_config, feature_dim)
+        self.change_head = build_change_head(self.heads_config, feature_dim)
+        self.call_tokens = (
+            CallTokens(self.text_decoder.hidden_size) if self.decoder_config.grounded else None
+        )
 
     # ----------------------------------------------------------------- images
 
@@ -177,30 +210,51 @@ class ReportModel(nn.Module):
         with_roles = slot_tokens + self.role_embedding[None, :, None, :].to(slot_tokens.dtype)
         return self.connector(with_roles.flatten(1, 2))
 
-    def _label_logits(
-        self, slot_tokens: torch.Tensor, image_present: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def head_logits(self, slot_tokens: torch.Tensor, image_present: torch.Tensor) -> HeadLogits:
+        """The label heads' logits of slot tokens [B, 3, T, C] (from `encode_images`)."""
         frontal, prior = slot_tokens[:, _FRONTAL], slot_tokens[:, _PRIOR]
-        tube_line_logits = self.tube_line_head(frontal)
-        change_logits = self.change_head(frontal, prior)
+        study = torch.cat([frontal, slot_tokens[:, _LATERAL]], dim=1)
         present = image_present.bool()
-        return tube_line_logits, change_logits, present[:, _FRONTAL] & present[:, _PRIOR]
+        return HeadLogits(
+            tube_line=self.tube_line_head(frontal),
+            observations=self.findings_head(study),
+            change=self.change_head(frontal, prior),
+            change_available=present[:, _FRONTAL] & present[:, _PRIOR],
+        )
+
+    def decoder_inputs(self, slot_tokens: torch.Tensor, calls: Any = None) -> torch.Tensor:
+        """What the decoder reads besides the text: visual tokens [B, V, D], then, for a
+        grounded decoder, the `calls`' tokens (cxr.models.grounding)."""
+        visual = self.visual_tokens(slot_tokens)
+        if self.call_tokens is None:
+            return visual
+        return torch.cat([visual, self.call_tokens(calls).to(visual.dtype)], dim=1)
 
     # ------------------------------------------------------------------ train
 
-    def forward(self, batch: Batch) -> ReportModelOutput:
-        """Report LM loss and label logits of a collated batch (see cxr.data.collate)."""
+    def forward(self, batch: Batch, replace_probability: float = 0.0) -> ReportModelOutput:
+        """Report LM loss and label logits of a collated batch (see cxr.data.collate).
+
+        A grounded decoder reads the reference calls where labels are known, each replaced
+        by the heads' own call with `replace_probability`, and the heads' calls elsewhere
+        (see cxr.models.grounding).
+        """
         slot_tokens = self.encode_images(batch["images"], batch["image_present"])
-        visual = self.visual_tokens(slot_tokens)
-        lm_loss, token_count = self._report_loss(batch, visual)
-        tube_line_logits, change_logits, change_available = self._label_logits(
-            slot_tokens, batch["image_present"]
-        )
+        heads = self.head_logits(slot_tokens, batch["image_present"])
+        calls = None
+        if self.call_tokens is not None:
+            calls = mixed_calls(
+                reference_calls(batch, heads.change_available),
+                predicted_calls(heads, self.tube_line_thresholds),
+                replace_probability,
+            )
+        lm_loss, token_count = self._report_loss(batch, self.decoder_inputs(slot_tokens, calls))
         return ReportModelOutput(
             lm_loss=lm_loss,
-            tube_line_logits=tube_line_logits,
-            change_logits=change_logits,
-            change_available=change_available,
+            tube_line_logits=heads.tube_line,
+            observation_logits=heads.observations,
+            change_logits=heads.change,
+            change_available=heads.change_available,
             report_token_count=token_count,
         )
 
@@ -234,20 +288,15 @@ class ReportModel(nn.Module):
     @torch.no_grad()
     def predict_labels(
         self, batch: Batch, slot_tokens: torch.Tensor | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Tube/line probabilities [B, 11] and change probabilities [B, 5, 3], without the decoder.
+    ) -> LabelPredictions:
+        """The label heads' probabilities, without the decoder.
 
         Change probabilities of studies without a prior (or without a frontal) are NaN.
         `slot_tokens` (from `encode_images`) saves encoding the images again.
         """
         if slot_tokens is None:
             slot_tokens = self.encode_images(batch["images"], batch["image_present"])
-        tube_line_logits, change_logits, change_available = self._label_logits(
-            slot_tokens, batch["image_present"]
-        )
-        change_probs = change_logits.float().softmax(dim=-1)
-        change_probs = change_probs.masked_fill(~change_available[:, None, None], float("nan"))
-        return tube_line_logits.float().sigmoid(), change_probs
+        return _probabilities(self.head_logits(slot_tokens, batch["image_present"]))
 
     @property
     def tube_line_thresholds(self) -> torch.Tensor:
@@ -260,12 +309,14 @@ class ReportModel(nn.Module):
         batch: Batch,
         generation_config: GenerationConfig | None = None,
         slot_tokens: torch.Tensor | None = None,
+        heads: HeadLogits | None = None,
     ) -> torch.Tensor:
         """Generated report token ids [B, n] (padded with the pad token after eos).
 
         `generation_config` is resolved by `resolve_generation_config`: None decodes with the
-        model's own defaults. `slot_tokens` (from `encode_images`) saves encoding the images
-        again.
+        model's own defaults. `slot_tokens` (from `encode_images`) and `heads` (from
+        `head_logits`) save computing them again. A grounded decoder reads the heads' own
+        calls, never references.
         """
         resolved = self.resolve_generation_config(generation_config)
         was_training = self.training
@@ -273,10 +324,17 @@ class ReportModel(nn.Module):
         try:
             if slot_tokens is None:
                 slot_tokens = self.encode_images(batch["images"], batch["image_present"])
-            visual = self.visual_tokens(slot_tokens)
+            calls = None
+            if self.call_tokens is not None:
+                if heads is None:
+                    heads = self.head_logits(slot_tokens, batch["image_present"])
+                calls = predicted_calls(heads, self.tube_line_thresholds)
             prompt_ids, prompt_mask = _trim_left_padding(batch["prompt_ids"], batch["prompt_mask"])
             return self.text_decoder.generate_ids(
-                self.text_decoder.embed(prompt_ids), prompt_mask, visual, resolved
+                self.text_decoder.embed(prompt_ids),
+                prompt_mask,
+                self.decoder_inputs(slot_tokens, calls),
+                resolved,
             )
         finally:
             self.train(was_training)
@@ -292,7 +350,25 @@ class ReportModel(nn.Module):
         With the default settings decoding is greedy, and a study's report does not depend on
         which other studies share the batch.
         """
-        token_ids = self.generate_ids(batch, generation_config, slot_tokens)
+        return self._decode(self.generate_ids(batch, generation_config, slot_tokens))
+
+    @torch.no_grad()
+    def predict(
+        self, batch: Batch, generation_config: GenerationConfig | None = None
+    ) -> tuple[list[str], LabelPredictions]:
+        """Report texts and label probabilities of a batch, the images encoded and the heads
+        run once for both (the reports of a grounded decoder follow these very heads)."""
+        was_training = self.training
+        self.eval()
+        try:
+            slot_tokens = self.encode_images(batch["images"], batch["image_present"])
+            heads = self.head_logits(slot_tokens, batch["image_present"])
+            token_ids = self.generate_ids(batch, generation_config, slot_tokens, heads)
+            return self._decode(token_ids), _probabilities(heads)
+        finally:
+            self.train(was_training)
+
+    def _decode(self, token_ids: torch.Tensor) -> list[str]:
         texts = self.tokenizer.batch_decode(token_ids, skip_special_tokens=True)
         return [text.strip() for text in texts]
 
@@ -370,8 +446,15 @@ class ReportModel(nn.Module):
     ) -> ReportModel:
         """A model with random weights from a `config_dict()` record; `source` names it in errors."""
         source = Path(source)
-        if config.get("format") != FORMAT or config.get("version") != FORMAT_VERSION:
+        if config.get("format") != FORMAT:
             raise InputError(source, f"expected format {FORMAT} version {FORMAT_VERSION}")
+        if config.get("version") != FORMAT_VERSION:
+            raise InputError(
+                source,
+                f"a {FORMAT} version {config.get('version')} folder; this cxr reads version "
+                f"{FORMAT_VERSION} (its model has a findings head and a grounded decoder): "
+                "train again, or generate with the cxr release that wrote the folder",
+            )
         return cls(
             encoder=_dataclass_from_dict(EncoderConfig, config["encoder"], source),
             connector=_dataclass_from_dict(ConnectorConfig, config["connector"], source),
@@ -404,6 +487,15 @@ class ReportModel(nn.Module):
         else:
             log.info("%s has no %s: default decoding settings", directory, GENERATION_CONFIG_FILE)
         return model.to(device).eval()
+
+
+def _probabilities(heads: HeadLogits) -> LabelPredictions:
+    change = heads.change.float().softmax(dim=-1)
+    return LabelPredictions(
+        tube_line=heads.tube_line.float().sigmoid(),
+        observations=heads.observations.float().sigmoid(),
+        change=change.masked_fill(~heads.change_available[:, None, None], float("nan")),
+    )
 
 
 def _load_generation_config(directory: Path) -> GenerationConfig:

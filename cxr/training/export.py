@@ -114,7 +114,7 @@ def select_thresholds(
     for batch in datamodule.val_dataloader():
         tensors = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
         present = tensors["image_present"][:, IMAGE_SLOTS.index("frontal")]
-        tube_line, _ = model.predict_labels(tensors)
+        tube_line = model.predict_labels(tensors).tube_line
         probabilities.append(tube_line[present].cpu().numpy())
         labels.append(tensors["tube_line"][present].cpu().numpy())
     if not probabilities:

@@ -1,6 +1,6 @@
 """Label losses, masked where the label is unknown.
 
-Both return a zero that is still connected to the logits when nothing in the batch is
+All return a zero that is still connected to the logits when nothing in the batch is
 known, so a step over label-free studies has a gradient (of zeros) and no NaN.
 
 Tube/line loss. RANZCR CLiP gives 11 binary labels; the statuses of one device (ETT,
@@ -21,7 +21,22 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from cxr.types import CHANGE_UNKNOWN, TUBE_LINE_DEVICES
+from cxr.types import CHANGE_FINDINGS, CHANGE_UNKNOWN, TUBE_LINE_DEVICES, Change
+
+
+def masked_bce(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Binary cross-entropy averaged over the known targets (0/1; NaN unknown)."""
+    logits = logits.float()
+    known = ~torch.isnan(targets)
+    bce = F.binary_cross_entropy_with_logits(
+        logits, torch.nan_to_num(targets, nan=0.0), reduction="none"
+    )
+    return (bce * known).sum() / known.sum().clamp(min=1)
+
+
+def observation_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Findings-head loss: `masked_bce` over the 14 observations ([B, 14], NaN unknown)."""
+    return masked_bce(logits, targets)
 
 
 def tube_line_loss(
@@ -36,11 +51,9 @@ def tube_line_loss(
     """
     logits = logits.float()
     known = ~torch.isnan(targets)
-    bce = F.binary_cross_entropy_with_logits(
-        logits, torch.nan_to_num(targets, nan=0.0), reduction="none"
+    return masked_bce(logits, targets) + exclusive_weight * _device_status_loss(
+        logits, targets, known
     )
-    bce_loss = (bce * known).sum() / known.sum().clamp(min=1)
-    return bce_loss + exclusive_weight * _device_status_loss(logits, targets, known)
 
 
 def _device_status_loss(
@@ -63,7 +76,10 @@ def _device_status_loss(
 
 
 def change_loss(
-    logits: torch.Tensor, targets: torch.Tensor, available: torch.Tensor
+    logits: torch.Tensor,
+    targets: torch.Tensor,
+    available: torch.Tensor,
+    class_weights: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Cross-entropy over improving/stable/worsening, on the labels `known_change` keeps.
 
@@ -72,12 +88,36 @@ def change_loss(
         targets: [B, 5] Change indices, -1 where unknown.
         available: [B] bool, the study has both a current frontal and a prior image
             (`ReportModelOutput.change_available`).
+        class_weights: [5, 3] weight of each (finding, class) label (`balanced_change_weights`);
+            the loss is then the weighted mean. None weighs every label 1.
     """
     targets = known_change(targets, available)
     known = targets != CHANGE_UNKNOWN
     flat_logits = logits.float().flatten(0, 1)
     per_label = F.cross_entropy(flat_logits, targets.clamp(min=0).flatten(), reduction="none")
-    return (per_label * known.flatten()).sum() / known.sum().clamp(min=1)
+    weights = known.float()
+    if class_weights is not None:
+        finding = torch.arange(targets.shape[1], device=targets.device).expand_as(targets)
+        weights = weights * class_weights.to(logits.device)[finding, targets.clamp(min=0)]
+    weights = weights.flatten()
+    return (per_label * weights).sum() / weights.sum().clamp(min=1e-8)
+
+
+def balanced_change_weights(targets: torch.Tensor, max_weight: float = 10.0) -> torch.Tensor:
+    """Class-balanced weights [5, 3] from training change labels [N, 5] (-1 unknown): per
+    finding, known / (classes x count of the class), so each class of a finding weighs as
+    much in the loss as in MS-CXR-T's macro accuracy (the mean of per-class recalls). A
+    class never seen gets weight 0; weights are capped at `max_weight`."""
+    weights = torch.zeros(len(CHANGE_FINDINGS), len(Change))
+    for finding in range(len(CHANGE_FINDINGS)):
+        column = targets[:, finding]
+        counts = torch.bincount(column[column >= 0].long(), minlength=len(Change)).float()
+        seen = counts > 0
+        if not bool(seen.any()):
+            continue
+        balanced = counts.sum() / (int(seen.sum()) * counts.clamp(min=1))
+        weights[finding] = torch.where(seen, balanced.clamp(max=max_weight), 0.0)
+    return weights
 
 
 def known_change(targets: torch.Tensor, available: torch.Tensor) -> torch.Tensor:

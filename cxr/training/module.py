@@ -11,8 +11,14 @@ from torch import nn
 from torchmetrics import Metric, MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MultilabelAUROC
 
-from cxr.training.losses import change_loss, known_change, tube_line_loss
-from cxr.types import CHANGE_UNKNOWN, TUBE_LINE_LABELS, Change
+from cxr.training.losses import (
+    balanced_change_weights,
+    change_loss,
+    known_change,
+    observation_loss,
+    tube_line_loss,
+)
+from cxr.types import CHANGE_FINDINGS, CHANGE_UNKNOWN, OBSERVATIONS, TUBE_LINE_LABELS, Change
 
 _STAGES = ("train", "val", "test")
 
@@ -21,6 +27,7 @@ def _stage_metrics() -> MetricCollection:
     return MetricCollection(
         {
             "tube_line_auroc": MultilabelAUROC(num_labels=len(TUBE_LINE_LABELS), ignore_index=-1),
+            "findings_auroc": MultilabelAUROC(num_labels=len(OBSERVATIONS), ignore_index=-1),
             "change_accuracy": MulticlassAccuracy(
                 num_classes=len(Change), average="micro", ignore_index=CHANGE_UNKNOWN
             ),
@@ -28,11 +35,25 @@ def _stage_metrics() -> MetricCollection:
     )
 
 
-class ReportModule(L.LightningModule):
-    """Trains a ReportModel on report, tube/line and change targets at once.
+def _observations(batch: dict[str, Any]) -> torch.Tensor:
+    """The batch's observation labels [B, 14] (all unknown in batches made without them)."""
+    observations = batch.get("observations")
+    if observations is None:
+        rows = len(batch["tube_line"])
+        return batch["tube_line"].new_full((rows, len(OBSERVATIONS)), float("nan"))
+    return observations
 
-    loss = report LM loss + tube_line_weight * tube/line loss + change_weight * change loss,
-    each term masked where its label is unknown.
+
+class ReportModule(L.LightningModule):
+    """Trains a ReportModel on report, tube/line, findings and change targets at once.
+
+    loss = report LM loss + tube_line_weight * tube/line loss + findings_weight * findings
+    loss + change_weight * change loss, each term masked where its label is unknown.
+
+    A grounded decoder (cxr.models.grounding) reads the reference calls where labels are
+    known, each replaced by the heads' own call with a probability that rises linearly from 0
+    to `label_replacement` over training (scheduled sampling); validation and test read the
+    heads' calls only, as inference does.
 
     Args:
         model: The report model (built from its own config; see cxr.models.ReportModel).
@@ -41,7 +62,13 @@ class ReportModule(L.LightningModule):
         warmup_fraction: Share of the optimizer steps spent warming up linearly.
         min_lr_ratio: Cosine decay ends at this fraction of the peak learning rate.
         tube_line_weight: Weight of the tube/line loss.
+        findings_weight: Weight of the findings-head loss.
         change_weight: Weight of the change loss.
+        change_class_balance: Weigh change labels by `balanced_change_weights` of the
+            training split (each finding's classes count equally, as in MS-CXR-T's macro
+            accuracy); False weighs every label 1.
+        label_replacement: Probability, reached at the end of training, that a grounded
+            decoder reads the head's call instead of a known reference.
     """
 
     def __init__(
@@ -52,21 +79,54 @@ class ReportModule(L.LightningModule):
         warmup_fraction: float = 0.05,
         min_lr_ratio: float = 0.1,
         tube_line_weight: float = 1.0,
+        findings_weight: float = 1.0,
         change_weight: float = 1.0,
+        change_class_balance: bool = True,
+        label_replacement: float = 0.5,
     ) -> None:
         super().__init__()
         self.save_hyperparameters(ignore=["model"])
         self.model = model
+        self.change_class_weights: torch.Tensor
+        self.register_buffer(
+            "change_class_weights", torch.ones(len(CHANGE_FINDINGS), len(Change)), persistent=False
+        )
         # Keyed "<stage>_metrics": a ModuleDict key may not shadow nn.Module.train.
         self.metrics = nn.ModuleDict({f"{stage}_metrics": _stage_metrics() for stage in _STAGES})
 
+    def on_fit_start(self) -> None:
+        datamodule = getattr(self.trainer, "datamodule", None)
+        if self.hparams["change_class_balance"] and hasattr(datamodule, "studies"):
+            from cxr.data.splits import Split
+
+            studies = datamodule.studies(Split.TRAIN)  # type: ignore[union-attr]
+            if studies:
+                targets = torch.stack([torch.from_numpy(s.targets.change) for s in studies])
+                self.change_class_weights = balanced_change_weights(targets).to(self.device)
+
+    def replace_probability(self, stage: str) -> float:
+        """How often a grounded decoder reads the heads' call instead of a known reference."""
+        if stage != "train":
+            return 1.0
+        if self._trainer is None:  # a step run by hand, outside a Trainer: the schedule's start
+            return 0.0
+        total = max(1, int(self.trainer.estimated_stepping_batches))
+        return float(self.hparams["label_replacement"]) * min(1.0, self.global_step / total)
+
     def shared_step(self, batch: dict[str, Any], stage: str) -> torch.Tensor:
-        output = self.model(batch)
+        output = self.model(batch, replace_probability=self.replace_probability(stage))
         tube_line = tube_line_loss(output.tube_line_logits, batch["tube_line"])
-        change = change_loss(output.change_logits, batch["change"], output.change_available)
+        findings = observation_loss(output.observation_logits, _observations(batch))
+        change = change_loss(
+            output.change_logits,
+            batch["change"],
+            output.change_available,
+            self.change_class_weights if self.hparams["change_class_balance"] else None,
+        )
         loss = (
             output.lm_loss
             + self.hparams["tube_line_weight"] * tube_line
+            + self.hparams["findings_weight"] * findings
             + self.hparams["change_weight"] * change
         )
         size = len(batch["study_id"])
@@ -77,6 +137,7 @@ class ReportModule(L.LightningModule):
         for name, value in (
             ("lm_loss", output.lm_loss),
             ("tube_line_loss", tube_line),
+            ("findings_loss", findings),
             ("change_loss", change),
         ):
             self.log(f"{stage}/{name}", value, batch_size=size, on_step=on_step, on_epoch=True)
@@ -88,6 +149,10 @@ class ReportModule(L.LightningModule):
         tube_line_target = torch.nan_to_num(batch["tube_line"], nan=-1.0).long()
         metrics["tube_line_auroc"].update(
             output.tube_line_logits.detach().sigmoid(), tube_line_target
+        )
+        observation_target = torch.nan_to_num(_observations(batch), nan=-1.0).long()
+        metrics["findings_auroc"].update(
+            output.observation_logits.detach().sigmoid(), observation_target
         )
         change_logits = output.change_logits.detach().flatten(0, 1)
         change_target = known_change(batch["change"], output.change_available)

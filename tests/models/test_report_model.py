@@ -13,7 +13,7 @@ from transformers import GenerationConfig, PreTrainedTokenizerBase
 from cxr.errors import InputError
 from cxr.models import ConnectorKind, DecoderKind, ReportModel
 from cxr.models.report_model import default_generation_config
-from cxr.training.losses import change_loss, tube_line_loss
+from cxr.training.losses import change_loss, observation_loss, tube_line_loss
 
 DECODER_KINDS = list(DecoderKind)
 CONNECTOR_KINDS = list(ConnectorKind)
@@ -24,6 +24,7 @@ def total_loss(model: ReportModel, batch: dict[str, torch.Tensor]) -> torch.Tens
     return (
         output.lm_loss
         + tube_line_loss(output.tube_line_logits, batch["tube_line"])
+        + observation_loss(output.observation_logits, batch["observations"])
         + change_loss(output.change_logits, batch["change"], output.change_available)
     )
 
@@ -116,17 +117,20 @@ def test_missing_token_differs_from_a_black_image(tokenizer: PreTrainedTokenizer
 
     missing, black = model.predict_labels(batch), model.predict_labels(black_prior)
 
-    assert torch.isnan(missing[1][1]).all()
-    assert torch.isfinite(black[1][1]).all()
-    assert torch.equal(missing[0][0], black[0][0])
+    assert torch.isnan(missing.change[1]).all()
+    assert torch.isfinite(black.change[1]).all()
+    assert torch.equal(missing.tube_line[0], black.tube_line[0])
 
 
 def test_predict_labels_are_probabilities(tokenizer: PreTrainedTokenizerBase) -> None:
     model = tiny_model(tokenizer).eval()
-    tube_line_probs, change_probs = model.predict_labels(make_batch(tokenizer))
+    labels = model.predict_labels(make_batch(tokenizer))
+    tube_line_probs, change_probs = labels.tube_line, labels.change
 
     assert tube_line_probs.shape == (4, 11)
     assert ((tube_line_probs > 0) & (tube_line_probs < 1)).all()
+    assert labels.observations.shape == (4, 14)
+    assert ((labels.observations > 0) & (labels.observations < 1)).all()
     assert torch.allclose(change_probs[[0, 2]].sum(-1), torch.ones(2, 5))
     assert torch.isnan(change_probs[[1, 3]]).all()
     assert model.tube_line_thresholds.tolist() == [0.5] * 11

@@ -20,7 +20,7 @@ from cxr.models import (
     HeadsConfig,
     ReportModel,
 )
-from cxr.types import CHANGE_FINDINGS, TUBE_LINE_LABELS
+from cxr.types import CHANGE_FINDINGS, OBSERVATIONS, TUBE_LINE_LABELS
 
 REPORTS = [
     "Endotracheal tube tip 4 cm above the carina.",
@@ -113,6 +113,8 @@ def make_batch(
     images = torch.rand(size, 3, 1, IMAGE_SIZE, IMAGE_SIZE, generator=generator)
     tube_line = torch.randint(0, 2, (size, len(TUBE_LINE_LABELS)), generator=generator).float()
     change = torch.randint(0, 3, (size, len(CHANGE_FINDINGS)), generator=generator)
+    observations = torch.randint(0, 2, (size, len(OBSERVATIONS)), generator=generator).float()
+    observations[0, :3] = float("nan")
     return {
         "images": images * image_present[:, :, None, None, None],
         "image_present": image_present,
@@ -122,6 +124,7 @@ def make_batch(
         "report_mask": report.attention_mask,
         "tube_line": tube_line,
         "change": change,
+        "observations": observations,
     }
 
 
