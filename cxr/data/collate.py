@@ -15,6 +15,8 @@ class ReportCollator:
     The prompt is `bos + prompt tokens`, left-padded so that generation continues every row
     from the same position; the report is `report tokens + eos`, right-padded, and all padding
     when the study has no report (its mask is then zero and it adds no language-model loss).
+    Labels are stacked as they come: `tube_line` [B, 11] and `observations` [B, 14] float32
+    (NaN unknown), `change` [B, 5] int64 (-1 unknown).
     """
 
     def __init__(
@@ -72,4 +74,5 @@ class ReportCollator:
             "report_mask": report_mask,
             "tube_line": torch.stack([item["tube_line"] for item in items]),
             "change": torch.stack([item["change"] for item in items]),
+            "observations": torch.stack([item["observations"] for item in items]),
         }

@@ -24,6 +24,7 @@ COLUMNS = (
     "report",
     "tube_line_labels",
     "change_labels",
+    "observation_labels",
 )
 
 

@@ -17,6 +17,7 @@ from transformers import PreTrainedTokenizerBase
 from cxr.data.collate import ReportCollator
 from cxr.data.dataset import ImageLoader, StudyDataset
 from cxr.data.datasets import build_adapter, official_splits
+from cxr.data.observations import has_observations, label_from_reports
 from cxr.data.reports import join_report
 from cxr.data.splits import Split, assign_split, read_split_file
 from cxr.data.tokenizer import load_tokenizer, train_report_tokenizer
@@ -36,12 +37,17 @@ class DataSource:
         root: The dataset's root folder or manifest file.
         weight: Share of training draws relative to the other sources (sizes are normalised away).
         options: Further keyword arguments of the adapter.
+        label_reports: Give studies whose 14 observations are all unknown (after the adapter)
+            observation labels from their own report (findings + impression), read by the
+            offline labeler (cxr.evaluation.labeler): positive is present, negative or not
+            mentioned absent, uncertain unknown. Studies without a report stay unknown.
     """
 
     adapter: str
     root: Path
     weight: float = 1.0
     options: dict[str, Any] = field(default_factory=dict)
+    label_reports: bool = False
 
 
 class EpochSampler(Sampler[int]):
@@ -186,14 +192,18 @@ class ReportDataModule(L.LightningDataModule):
         lookup = {k: v for adapter in adapters for k, v in official_splits(adapter).items()}
         lookup.update(overrides or {})
         for number, (source, adapter) in enumerate(zip(self.sources, adapters, strict=True)):
-            count = 0
-            for study in adapter.studies():
+            studies = list(adapter.studies())
+            if source.label_reports:
+                labelled = label_from_reports(studies)
+                log.info(
+                    "source %s: %d studies labelled from their reports", source.adapter, labelled
+                )
+            for study in studies:
                 split = assign_split(
                     study.patient_id, lookup, self.val_fraction, self.test_fraction, self.seed
                 )
                 splits[split].append((number, study))
-                count += 1
-            log.info("source %s (%s): %d studies", source.adapter, source.root, count)
+            log.info("source %s (%s): %d studies", source.adapter, source.root, len(studies))
         return splits
 
     def studies(self, split: Split) -> list[Study]:
@@ -267,6 +277,8 @@ class ReportDataModule(L.LightningDataModule):
 
 
 def count_studies(studies: Sequence[Study]) -> dict[str, int]:
+    """Studies, patients, images, priors and reports; a study counts for a kind of label when
+    at least one label of that kind is known."""
     return {
         "studies": len(studies),
         "patients": len({s.patient_id for s in studies}),
@@ -278,4 +290,5 @@ def count_studies(studies: Sequence[Study]) -> dict[str, int]:
             bool((s.targets.tube_line == s.targets.tube_line).any()) for s in studies
         ),
         "change_labels": sum(bool((s.targets.change >= 0).any()) for s in studies),
+        "observation_labels": sum(has_observations(s.targets.observations) for s in studies),
     }

@@ -1,4 +1,8 @@
-"""A torch Dataset over `Study` records: images per slot, prompt and report text, labels."""
+"""A torch Dataset over `Study` records: images per slot, prompt and report text, labels.
+
+Labels keep their unknowns: `tube_line` float32 [11] and `observations` float32 [14] are NaN
+where unknown, `change` int64 [5] is -1 (CHANGE_UNKNOWN); the losses mask them.
+"""
 
 from __future__ import annotations
 
@@ -85,4 +89,5 @@ class StudyDataset(Dataset[dict[str, Any]]):
             "report": join_report(study.targets.findings, study.targets.impression),
             "tube_line": torch.from_numpy(study.targets.tube_line.astype(np.float32)),
             "change": torch.from_numpy(study.targets.change.astype(np.int64)),
+            "observations": torch.from_numpy(study.targets.observations.astype(np.float32)),
         }

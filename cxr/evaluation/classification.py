@@ -4,7 +4,8 @@ Every function takes `weights`, a (resamples x studies) array of study multiplic
 of ones gives the plain metric. Conventions follow scikit-learn's: precision, recall and F1 are
 0 where their denominator is 0 (`zero_division=0`); a multi-class macro average runs over the
 classes present in the references or the predictions; ROC AUC counts ties as one half and is
-NaN when a resample lacks one of the two classes.
+NaN when a resample lacks one of the two classes. Balanced accuracy (`balanced_accuracy`) is
+scikit-learn's `balanced_accuracy_score`: the mean recall over the classes the references hold.
 """
 
 from __future__ import annotations
@@ -92,6 +93,34 @@ def roc_auc(scores: np.ndarray, labels: np.ndarray, weights: np.ndarray) -> np.n
         return np.where(pairs > 0, wins / np.where(pairs > 0, pairs, 1), np.nan)
 
 
+def column_aucs(
+    scores: np.ndarray, reference: np.ndarray, weights: np.ndarray
+) -> dict[int, np.ndarray]:
+    """ROC AUC per column of (studies x labels) scores against 0/1 reference labels.
+
+    A column is scored on the studies where both its score and its reference are known (not
+    NaN), and only when those references hold both classes (a reference above 0.5 is
+    positive); other columns have no entry, rather than an AUC that could not be measured.
+
+    Args:
+        scores: (studies x labels) probabilities, NaN where not predicted.
+        reference: (studies x labels) 0/1 labels, NaN where unknown.
+        weights: (resamples x studies) multiplicities.
+
+    Returns:
+        {column index: (resamples,) AUC}, in column order.
+    """
+    weights = np.atleast_2d(weights)
+    result: dict[int, np.ndarray] = {}
+    for column in range(reference.shape[1]):
+        known = ~np.isnan(reference[:, column]) & ~np.isnan(scores[:, column])
+        truth = reference[known, column] > 0.5
+        if truth.all() or not truth.any():
+            continue
+        result[column] = roc_auc(scores[known, column], truth, weights[:, known])
+    return result
+
+
 def confusion_matrices(
     predicted: np.ndarray, reference: np.ndarray, n_classes: int, weights: np.ndarray
 ) -> np.ndarray:
@@ -137,6 +166,33 @@ def accuracy_and_macro_f1(
         )
         accuracy = np.where(known > 0, correct / np.where(known > 0, known, 1), np.nan)
     return accuracy, macro_f1
+
+
+def balanced_accuracy(
+    predicted: np.ndarray, reference: np.ndarray, n_classes: int, weights: np.ndarray
+) -> np.ndarray:
+    """Mean per-class recall over the classes the (weighted) references hold, per resample.
+
+    A class is counted when it has reference weight in the resample; its recall is its
+    correctly predicted weight over its reference weight. Studies with an unknown reference
+    (-1) are left out; a missing prediction (-1) against a known reference counts as wrong.
+    NaN where the resample holds no known reference.
+
+    Args:
+        predicted: (studies,) class indices, -1 not predicted.
+        reference: (studies,) class indices, -1 unknown.
+        n_classes: number of classes.
+        weights: (resamples x studies) multiplicities.
+    """
+    matrices = confusion_matrices(predicted, reference, n_classes, weights)
+    support = np.atleast_2d(weights) @ _one_hot(np.asarray(reference, int), n_classes)
+    recall = _safe_ratio(np.diagonal(matrices, axis1=1, axis2=2), support)
+    present = support > 0
+    counted = present.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(
+            counted > 0, (recall * present).sum(axis=1) / np.where(counted > 0, counted, 1), np.nan
+        )
 
 
 def macro_mean(values: Sequence[np.ndarray]) -> np.ndarray:

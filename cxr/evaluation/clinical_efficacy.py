@@ -15,16 +15,27 @@ import numpy as np
 import pandas as pd
 
 from cxr.evaluation.classification import binary_counts, micro_macro, precision_recall_f1
-from cxr.evaluation.labeler import COMMON_OBSERVATIONS, OBSERVATIONS
 from cxr.evaluation.metric_keys import PerSubject, clinical_key
+from cxr.types import COMMON_OBSERVATIONS, OBSERVATIONS
 
 
 class UncertainMapping(str, Enum):
-    """How the labeler's uncertain (-1) mentions count in clinical-efficacy scores."""
+    """How an uncertain (-1) observation label counts: the labeler's, in clinical efficacy and
+    report-to-head consistency, and a reference table's, in findings-head AUC."""
 
     POSITIVE = "positive"
     NEGATIVE = "negative"
     IGNORE = "ignore"  # (study, observation) pairs with an uncertain side are left out
+
+    def resolve(self, labels: np.ndarray) -> np.ndarray:
+        """`labels` (1 positive, 0 negative, -1 uncertain, NaN none) with every -1 replaced:
+        by 1.0 (positive), 0.0 (negative) or NaN (ignore)."""
+        replacement = {
+            UncertainMapping.POSITIVE: 1.0,
+            UncertainMapping.NEGATIVE: 0.0,
+            UncertainMapping.IGNORE: np.nan,
+        }[self]
+        return np.where(labels == -1.0, replacement, labels)
 
 
 def _positive_and_valid(
@@ -35,11 +46,7 @@ def _positive_and_valid(
     sides = []
     for labels in (predicted, reference):
         values = labels[list(OBSERVATIONS)].to_numpy(float)
-        hedged = values == -1.0
-        positive = values == 1.0
-        sides.append(
-            (positive | hedged if uncertain is UncertainMapping.POSITIVE else positive, hedged)
-        )
+        sides.append((uncertain.resolve(values) == 1.0, values == -1.0))
     (predicted_positive, predicted_hedged), (reference_positive, reference_hedged) = sides
     valid = np.ones_like(predicted_positive)
     if uncertain is UncertainMapping.IGNORE:

@@ -34,7 +34,7 @@ def evaluate(
     meteor: bool | None = None,
     plots: bool = True,
 ) -> int:
-    """Scores generated reports against references: NLG, clinical efficacy, tube/line, change, with bootstrap intervals.
+    """Scores generated reports against references: NLG, clinical efficacy, report-to-head consistency, tube/line and findings-head AUC, device status, change (MS-CXR-T macro accuracy), with bootstrap intervals.
 
     Writes metrics.json ({metric: {value, ci_low, ci_high}} of the predictions), systems.json
     (every system, baselines included), differences.json (with --compare), run_info.json,
@@ -45,7 +45,7 @@ def evaluate(
         references: reference file(s) joined on study_id: .jsonl/.csv (e.g. `cxr synth`'s reports.jsonl and labels.csv) or an R2Gen annotation .json (test split, text only). Several: a comma list, [a,b], or --references+ FILE repeated.
         output: folder (OUT_DIR) for metrics.json, plots and the other outputs.
         section: text compared: findings, impression, or report (findings + impression, else a report column).
-        uncertain: how the labeler's uncertain mentions count in clinical efficacy: positive, negative, or ignore (pair left out).
+        uncertain: how an uncertain (-1) observation counts: the labeler's, in clinical efficacy and report-to-head consistency, and a reference label's, in findings-head AUC: positive, negative, or ignore (that study and observation left out).
         bootstrap: number of patient-level bootstrap resamples (0: point estimates only).
         seed: seed of the bootstrap and of the random-report baseline.
         compare: a second predictions file; adds its metrics and paired-bootstrap differences (predictions - compare).

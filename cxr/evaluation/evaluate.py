@@ -5,8 +5,12 @@ resamples.
 and hands the systems to `evaluate_systems`, which builds one `SystemMetrics` per system (each
 metric family of cxr.evaluation, computed from per-study statistics) and bootstraps them over
 patients. Text metrics (NLG, clinical efficacy, model-based scorers) use the studies whose
-reference has text for the chosen section; tube/line and change metrics use the studies whose
-reference has the label. Writing the results is cxr.evaluation.outputs.
+reference has text for the chosen section; tube/line, findings-head and change metrics use the
+studies whose reference has the label; report-to-head consistency uses every evaluated study
+the head assessed. The generated reports are labelled once (`label_reports`), for clinical
+efficacy and consistency alike. Every metric's point value, bootstrap samples and --compare
+differences come from the same per-study statistics and the same resamples. Writing the
+results is cxr.evaluation.outputs.
 """
 
 from __future__ import annotations
@@ -24,10 +28,12 @@ from cxr.evaluation.baselines import baseline_systems
 from cxr.evaluation.bootstrap import Estimate, bootstrap, paired_differences, patient_weights
 from cxr.evaluation.change_metrics import ChangeMetrics, change_confusions
 from cxr.evaluation.clinical_efficacy import ClinicalEfficacy, UncertainMapping
+from cxr.evaluation.findings_metrics import FindingsMetrics
 from cxr.evaluation.labeler import label_reports
 from cxr.evaluation.metric_keys import METEOR, PerSubject, per_subject_keys
 from cxr.evaluation.nlg import NlgStatistics, java_available, tokenize_report
 from cxr.evaluation.records import read_joined
+from cxr.evaluation.report_head_consistency import ReportHeadConsistency
 from cxr.evaluation.scorers import ModelScorers
 from cxr.evaluation.studies import (
     References,
@@ -38,6 +44,7 @@ from cxr.evaluation.studies import (
     read_matched,
 )
 from cxr.evaluation.tube_line_metrics import TubeLineMetrics
+from cxr.types import OBSERVATION_THRESHOLD
 
 log = logging.getLogger(__name__)
 
@@ -75,20 +82,29 @@ class SystemMetrics:
         self.text_mask = references.has_text
         hypotheses = [t for t, k in zip(system.outputs.texts, self.text_mask, strict=True) if k]
         texts = [t for t in references.table.texts if t]
+        has_head = not np.isnan(system.outputs.observations).all()
+        # The labeler reads each generated report once, for clinical efficacy and consistency.
+        generated_labels = label_reports(system.outputs.texts) if texts or has_head else None
         self.nlg: NlgStatistics | None = None
         self.clinical: ClinicalEfficacy | None = None
+        self.consistency: ReportHeadConsistency | None = None
         self.model_scores: dict[str, np.ndarray] = {}
-        if texts:
+        if texts and generated_labels is not None:
             self.nlg = NlgStatistics(
                 [tokenize_report(t) for t in hypotheses],
                 [tokenize_report(t) for t in texts],
                 meteor=options.meteor,
             )
             self.clinical = ClinicalEfficacy(
-                label_reports(hypotheses), reference_labels, options.uncertain
+                generated_labels[self.text_mask], reference_labels, options.uncertain
             )
             self.model_scores = scorers.per_study(hypotheses, texts)
+        if has_head and generated_labels is not None:
+            self.consistency = ReportHeadConsistency(
+                generated_labels, system.outputs.observations, options.uncertain
+            )
         self.tube_line = TubeLineMetrics(system.outputs, references.table)
+        self.findings = FindingsMetrics(system.outputs, references.table, options.uncertain)
         self.change = ChangeMetrics(system.outputs.change, references.table.change)
 
     def official_values(self) -> dict[str, float]:
@@ -96,15 +112,23 @@ class SystemMetrics:
         return dict(self.nlg.official) if self.nlg is not None else {}
 
     def __call__(self, weights: np.ndarray) -> dict[str, np.ndarray]:
+        """{metric: (resamples,) values}, in the order tables and metrics.json show them: NLG,
+        clinical efficacy, report-to-head consistency, model-based scorers, tube/line and
+        findings-head AUC, device status, change."""
         weights = np.atleast_2d(weights)
         text_weights = weights[:, self.text_mask]
         result: dict[str, np.ndarray] = {}
         if self.nlg is not None and self.clinical is not None:
             result.update(self.nlg.scores(text_weights))
             result.update(self.clinical(text_weights))
+        if self.consistency is not None:
+            result.update(self.consistency(weights))
+        if self.nlg is not None:
             for name, values in self.model_scores.items():
                 result[name] = text_weights @ values / text_weights.sum(axis=1)
-        result.update(self.tube_line(weights))
+        result.update(self.tube_line.aucs(weights))
+        result.update(self.findings(weights))
+        result.update(self.tube_line.status_accuracies(weights))
         result.update(self.change(weights))
         return result
 
@@ -247,6 +271,7 @@ def _run_info(
         "clusters": len(set(references.clusters)),
         "section": options.section.value,
         "uncertain": options.uncertain.value,
+        "findings_head_threshold": OBSERVATION_THRESHOLD,
         "tokenization": "cxr.evaluation.nlg.tokenize_report (lower-case, R2Gen-style punctuation handling)",
         "METEOR": meteor,
         "unmatched_ids": n_unmatched,

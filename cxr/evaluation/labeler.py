@@ -38,7 +38,7 @@ from enum import Enum
 
 import pandas as pd
 
-from cxr.types import CHANGE_FINDINGS, COMMON_OBSERVATIONS, OBSERVATIONS, Change
+from cxr.types import CHANGE_FINDINGS, OBSERVATIONS, Change
 
 DEVICES: tuple[str, ...] = ("ETT", "NGT", "CVC", "Swan Ganz")
 

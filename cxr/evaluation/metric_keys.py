@@ -23,8 +23,25 @@ CIDER = "CIDEr"
 NLG_METRICS: tuple[str, ...] = (*BLEU, METEOR, ROUGE_L, CIDER)
 
 AUC_MACRO = "AUC-macro"
+"""Tube/line ROC AUC, mean over the TUBE_LINE_LABELS labels whose references hold both
+classes among the studies where both sides are known."""
+FINDINGS_AUC_MACRO = "FindingsAUC-macro"
+"""Findings-head ROC AUC, mean over the OBSERVATIONS whose references hold both classes
+(present and absent) among the evaluated studies where both sides are known; observations
+with one class only have no AUC and are left out of the mean."""
+REPORT_HEAD_AGREEMENT_MICRO = "ReportHeadAgree-micro"
+"""Report-to-head consistency: the fraction of (study, observation) cells, pooled over all
+OBSERVATIONS, where the labeler's reading of the generated report and the same system's
+findings-head call agree on present / absent."""
+CHANGE_MACRO_ACCURACY = "ChangeMacroAcc"
+"""MS-CXR-T change macro accuracy, the headline change metric: per finding, the mean of the
+per-class recalls (improving, stable, worsening) over the classes its references hold
+(balanced accuracy), then the mean over the findings with any known reference. A constant
+predictor scores 1/3 on a finding whose references hold all three classes."""
 CHANGE_ACCURACY_MACRO = "ChangeAcc-macro"
+"""Plain change accuracy (correct / known references) per finding, mean over findings."""
 CHANGE_F1_MACRO = "ChangeF1-macro"
+"""Macro F1 over the change classes per finding, mean over findings."""
 
 
 class PerSubject(str, Enum):
@@ -34,8 +51,11 @@ class PerSubject(str, Enum):
     """
 
     TUBE_LINE_AUC = "AUC"  # per TUBE_LINE_LABELS label
+    FINDINGS_AUC = "FindingsAUC"  # per OBSERVATIONS observation (findings-head probability)
     STATUS_ACCURACY = "StatusAcc"  # per TUBE_LINE_DEVICES device
     OBSERVATION_F1 = "CE-F1"  # per labeler observation
+    REPORT_HEAD_AGREEMENT = "ReportHeadAgree"  # per OBSERVATIONS observation: report vs head
+    CHANGE_MACRO_ACCURACY = "ChangeMacroAcc"  # per CHANGE_FINDINGS finding (balanced accuracy)
     CHANGE_ACCURACY = "ChangeAcc"  # per CHANGE_FINDINGS finding
     CHANGE_F1 = "ChangeF1"  # per CHANGE_FINDINGS finding (macro F1 over the change classes)
 

@@ -3,7 +3,8 @@
 An output folder holds metrics.json ({metric: {value, ci_low, ci_high}} of the evaluated
 system), systems.json (every system, the evaluated one first, then --compare and the
 baselines), differences.json (with --compare), run_info.json, unmatched_ids.csv, and the
-PNG plots. `format_table` is the printed table; `format_estimate` is the one way a metric cell
+PNG plots (tube_line_roc, findings_roc, change_confusion, observation_f1; each only when its
+metrics exist). `format_table` is the printed table; `format_estimate` is the one way a metric cell
 reads, in the table and in notebooks.
 """
 
@@ -23,7 +24,7 @@ from cxr.evaluation.bootstrap import Estimate
 from cxr.evaluation.change_metrics import CHANGE_CLASSES
 from cxr.evaluation.evaluate import Evaluation
 from cxr.evaluation.metric_keys import NLG_METRICS, PerSubject
-from cxr.types import TUBE_LINE_LABELS
+from cxr.types import OBSERVATIONS, TUBE_LINE_LABELS
 
 METRICS_FILE = "metrics.json"
 SYSTEMS_FILE = "systems.json"
@@ -105,9 +106,21 @@ def _write_plots(evaluation: Evaluation, output_dir: Path) -> list[Path]:
             aucs,
         )
         written.append(plots.save_figure(figure, output_dir / "tube_line_roc.png"))
+    findings_aucs = evaluation.per_subject(PerSubject.FINDINGS_AUC)
+    if findings_aucs:
+        figure = plots.plot_roc_curves(
+            primary.system.outputs.observations,
+            primary.findings.reference_labels,
+            OBSERVATIONS,
+            findings_aucs,
+            title="Findings-head ROC",
+        )
+        written.append(plots.save_figure(figure, output_dir / "findings_roc.png"))
     confusions = primary.change_confusions()
     if confusions:
-        figure = plots.plot_confusion_matrices(confusions, CHANGE_CLASSES)
+        figure = plots.plot_confusion_matrices(
+            confusions, CHANGE_CLASSES, evaluation.per_subject(PerSubject.CHANGE_MACRO_ACCURACY)
+        )
         written.append(plots.save_figure(figure, output_dir / "change_confusion.png"))
     f1 = evaluation.per_subject_by_system(PerSubject.OBSERVATION_F1)
     if f1:

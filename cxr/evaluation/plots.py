@@ -30,8 +30,10 @@ def plot_roc_curves(
     labels: np.ndarray,
     names: Sequence[str],
     aucs: Mapping[str, float] | None = None,
+    title: str = "Tube/line ROC",
 ) -> Figure:
-    """ROC curve per label (columns of `scores`/`labels`; NaN labels are left out)."""
+    """ROC curve per label (columns of `scores`/`labels`; NaN labels are left out), each
+    labelled with its AUC from `aucs` when given."""
     figure, axes = plt.subplots(figsize=(6, 6))
     for column, name in enumerate(names):
         known = ~np.isnan(labels[:, column]) & ~np.isnan(scores[:, column])
@@ -42,15 +44,18 @@ def plot_roc_curves(
         auc = f" ({aucs[name]:.3f})" if aucs and name in aucs else ""
         axes.plot(fpr, tpr, label=f"{name}{auc}")
     axes.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1)
-    axes.set(xlabel="false positive rate", ylabel="true positive rate", title="Tube/line ROC")
+    axes.set(xlabel="false positive rate", ylabel="true positive rate", title=title)
     axes.legend(fontsize=7, loc="lower right")
     return figure
 
 
 def plot_confusion_matrices(
-    matrices: Mapping[str, np.ndarray], class_names: Sequence[str]
+    matrices: Mapping[str, np.ndarray],
+    class_names: Sequence[str],
+    macro_accuracies: Mapping[str, float] | None = None,
 ) -> Figure:
-    """One confusion matrix (reference rows x predicted columns) per finding."""
+    """One confusion matrix (reference rows x predicted columns) per finding, titled with the
+    finding's change macro accuracy from `macro_accuracies` when given."""
     count = max(len(matrices), 1)
     figure, axes = plt.subplots(1, count, figsize=(3.2 * count, 3.4), squeeze=False)
     for axis, (finding, matrix) in zip(axes[0], matrices.items(), strict=False):
@@ -59,7 +64,9 @@ def plot_confusion_matrices(
             axis.text(column, row, f"{value:g}", ha="center", va="center", fontsize=8)
         axis.set_xticks(range(len(class_names)), class_names, rotation=45, fontsize=7)
         axis.set_yticks(range(len(class_names)), class_names, fontsize=7)
-        axis.set_title(finding, fontsize=9)
+        score = (macro_accuracies or {}).get(finding)
+        title = finding if score is None else f"{finding}\nmacro acc {score:.3f}"
+        axis.set_title(title, fontsize=9)
         axis.set_xlabel("predicted", fontsize=8)
     axes[0][0].set_ylabel("reference", fontsize=8)
     figure.tight_layout()

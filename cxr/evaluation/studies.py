@@ -3,7 +3,14 @@
 Studies are matched on `study_id`; the evaluated studies are those with a reference and a
 prediction in every predictions file, in reference order, and every other id is listed with
 the reason. A `StudyTable` holds what the metric families read from one side, aligned to the
-evaluated studies: the compared text, tube/line values, device statuses and change labels.
+evaluated studies: the compared text, tube/line values, device statuses, change labels and
+findings-head observations.
+
+Observations: a predictions file's are its findings-head probabilities in [0, 1], one column
+per `cxr.types.OBSERVATIONS` name (null: not assessed; a file without the columns assessed
+none). A reference's are the same columns as labels: 1 present, 0 absent, -1 uncertain
+(MIMIC-style; how it counts is the evaluation's --uncertain option), blank unknown. References
+without the columns have no observation labels: they are never derived from report text.
 
 Device statuses: a predictions file's are the `<device> status` columns `cxr generate` writes
 (decided with the model's own thresholds); a file without them (another system's output) gets
@@ -29,6 +36,7 @@ from cxr.types import (
     CHANGE_FINDINGS,
     CHANGE_UNKNOWN,
     NOT_ASSESSED,
+    OBSERVATIONS,
     TUBE_LINE_DEVICES,
     TUBE_LINE_LABELS,
     Change,
@@ -100,6 +108,46 @@ def tube_line_values(frame: pd.DataFrame) -> np.ndarray:
     return values
 
 
+def _observation_columns(frame: pd.DataFrame) -> np.ndarray:
+    values = np.full((len(frame), len(OBSERVATIONS)), np.nan)
+    for column, observation in enumerate(OBSERVATIONS):
+        if observation in frame.columns:
+            values[:, column] = pd.to_numeric(frame[observation], errors="coerce").to_numpy(float)
+    return values
+
+
+def _refuse_values(frame: pd.DataFrame, values: np.ndarray, bad: np.ndarray, expected: str) -> None:
+    """InputError naming the first observation column (and study) with a `bad` value."""
+    if bad.any():
+        row, column = np.argwhere(bad)[0]
+        study = frame["study_id"].iloc[row] if "study_id" in frame.columns else f"row {row + 1}"
+        raise InputError(
+            OBSERVATIONS[column], f"{values[row, column]:g} for study {study}: {expected}"
+        )
+
+
+def observation_probabilities(frame: pd.DataFrame) -> np.ndarray:
+    """(rows x 14) findings-head probabilities of a predictions table, OBSERVATIONS order;
+    NaN where not assessed or the column is absent. A value outside [0, 1] is an InputError."""
+    values = _observation_columns(frame)
+    known = ~np.isnan(values)
+    outside = np.zeros_like(known)
+    outside[known] = (values[known] < 0) | (values[known] > 1)
+    _refuse_values(frame, values, outside, "expected a probability in [0, 1] or null")
+    return values
+
+
+def observation_labels(frame: pd.DataFrame) -> np.ndarray:
+    """(rows x 14) reference observation labels, OBSERVATIONS order: 1.0 present, 0.0 absent,
+    -1.0 uncertain, NaN unknown or the column absent. Any other value is an InputError."""
+    values = _observation_columns(frame)
+    known = ~np.isnan(values)
+    other = np.zeros_like(known)
+    other[known] = ~np.isin(values[known], (1.0, 0.0, -1.0))
+    _refuse_values(frame, values, other, "expected a label 1, 0, -1 or blank")
+    return values
+
+
 def predicted_statuses(frame: pd.DataFrame) -> dict[str, list[str]]:
     """Each device's status per row of a predictions table (see the module docstring):
     NOT_ASSESSED where unknown."""
@@ -139,6 +187,9 @@ class StudyTable:
     tube_line: np.ndarray  # studies x 11 values (probabilities or 0/1 labels), NaN unknown
     statuses: np.ndarray  # studies x devices: index in DEVICE_STATUSES[device], -1 unknown
     change: np.ndarray  # studies x 5: Change.code, -1 unknown
+    # studies x 14 OBSERVATIONS: a system's findings-head probabilities, or reference labels
+    # (1, 0, -1 uncertain); NaN unknown (module docstring)
+    observations: np.ndarray
 
     @classmethod
     def of_predictions(cls, frame: pd.DataFrame, section: Section) -> StudyTable:
@@ -148,6 +199,7 @@ class StudyTable:
             tube_line_values(frame),
             status_codes(predicted_statuses(frame)),
             change_codes(frame),
+            observation_probabilities(frame),
         )
 
     @classmethod
@@ -159,17 +211,19 @@ class StudyTable:
             labels,
             status_codes(device_statuses(labels)),
             change_codes(frame),
+            observation_labels(frame),
         )
 
     @classmethod
     def text_only(cls, texts: Sequence[str]) -> StudyTable:
-        """Reports without any tube/line or change output (the text baselines)."""
+        """Reports without any tube/line, change or findings-head output (the text baselines)."""
         n = len(texts)
         return cls(
             list(texts),
             np.full((n, len(TUBE_LINE_LABELS)), np.nan),
             np.full((n, len(TUBE_LINE_DEVICES)), -1, dtype=int),
             np.full((n, len(CHANGE_FINDINGS)), CHANGE_UNKNOWN, dtype=int),
+            np.full((n, len(OBSERVATIONS)), np.nan),
         )
 
 

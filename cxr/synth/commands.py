@@ -17,7 +17,8 @@ def synth(
     workers: int = 2,
     overwrite: bool = False,
 ) -> int:
-    """Writes phantom DICOM studies with ground-truth reports.jsonl and labels.csv.
+    """Writes phantom DICOM studies with ground-truth reports.jsonl and labels.csv (tube/line,
+    change and the 14 CheXpert observation labels).
 
     Args:
         out_dir: Folder to write (created; must be empty unless --overwrite).

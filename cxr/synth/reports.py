@@ -260,7 +260,14 @@ def _finding_sentence(w: _Writer, study: StudyTruth, f: FindingTruth) -> str | N
     if f.finding is Finding.PLEURAL_EFFUSION:
         return _sentence(f"{_hedge(w, f)}{word} {side} pleural effusion{trend}")
     if f.finding is Finding.CONSOLIDATION:
-        noun = w.pick("consolidation", "airspace opacity", "airspace consolidation")
+        # Each phrasing names both the consolidation and the opacity it is, so that a reader
+        # (and the offline labeler) finds Consolidation and Lung Opacity in every one of them
+        # (cxr.synth.observations).
+        noun = w.pick(
+            "consolidative opacity",
+            "airspace opacity with consolidation",
+            "consolidative airspace opacity",
+        )
         word = w.pick(
             *{1: ("patchy", "mild"), 2: ("moderate", "focal"), 3: ("extensive", "dense", "severe")}[
                 f.severity

@@ -268,13 +268,22 @@ class StudyTruth:
         return labels
 
     def changes(self) -> dict[str, Change] | None:
-        """MS-CXR-T progression of each CHANGE_FINDINGS finding against the prior, or None."""
+        """MS-CXR-T progression against the prior of each CHANGE_FINDINGS finding present in
+        this study or its prior; None without a prior.
+
+        As in MS-CXR-T, a finding absent from both studies has no label (it is left out, and
+        is unknown in labels.csv and `Targets.change`): "stable" there would mostly teach that
+        nothing is seen twice.
+        """
         if self.prior is None:
             return None
         result: dict[str, Change] = {}
         for name in CHANGE_FINDINGS:
             finding = Finding(name)
-            delta = self.burden(finding) - self.prior.burden(finding)
+            now, before = self.burden(finding), self.prior.burden(finding)
+            if now == before == 0:
+                continue
+            delta = now - before
             result[name] = (
                 Change.WORSENING if delta > 0 else Change.IMPROVING if delta < 0 else Change.STABLE
             )

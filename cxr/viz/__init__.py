@@ -4,8 +4,9 @@
   reports.jsonl row, a `Study`).
 - study_views: one study's images beside its generated and reference report; prior against
   current.
-- head_calls: the tube/line and change heads' calls as tables and bars.
-- evaluation_results: the metrics of an evaluation, its ROC, confusion and F1 figures, and
-  per-study scores; these call cxr.evaluation's own functions, so a notebook shows exactly
+- head_calls: the tube/line, findings and change heads' calls as tables and bars, beside
+  what the generated report states.
+- evaluation_results: the metrics of an evaluation, its ROC (tube/line, findings head),
+  change confusion and F1 figures, and per-study scores; these call cxr.evaluation's own functions, so a notebook shows exactly
   what `cxr evaluate` computes.
 """

@@ -1,5 +1,6 @@
-"""An evaluation explored in a notebook: its metrics table, ROC curves, change confusion
-matrices, per-observation F1 and per-study scores.
+"""An evaluation explored in a notebook: its metrics table, tube/line and findings-head ROC
+curves, change confusion matrices (titled with the MS-CXR-T macro accuracy), per-observation
+F1 and per-study scores.
 
 Everything here calls cxr.evaluation's own functions (the same cell format, matching,
 confusion matrices and per-study NLG as `cxr evaluate`), so a notebook cannot disagree with
@@ -15,8 +16,12 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from cxr.evaluation import plots
-from cxr.evaluation.change_metrics import CHANGE_CLASSES, change_confusions
-from cxr.evaluation.clinical_efficacy import observation_mismatches
+from cxr.evaluation.change_metrics import (
+    CHANGE_CLASSES,
+    change_confusions,
+    change_macro_accuracies,
+)
+from cxr.evaluation.clinical_efficacy import UncertainMapping, observation_mismatches
 from cxr.evaluation.evaluate import Evaluation
 from cxr.evaluation.labeler import label_reports
 from cxr.evaluation.metric_keys import BLEU_4, ROUGE_L, PerSubject, is_per_subject
@@ -25,11 +30,13 @@ from cxr.evaluation.outputs import format_estimate
 from cxr.evaluation.studies import (
     Section,
     change_codes,
+    observation_labels,
+    observation_probabilities,
     read_matched,
     section_text,
     tube_line_values,
 )
-from cxr.types import TUBE_LINE_LABELS
+from cxr.types import CHANGE_FINDINGS, OBSERVATIONS, TUBE_LINE_LABELS
 
 
 def metrics_table(
@@ -77,10 +84,39 @@ def plot_tube_line_roc(
     )
 
 
+def plot_findings_roc(
+    predictions: pd.DataFrame,
+    references: pd.DataFrame,
+    aucs: Mapping[str, float] | None = None,
+    uncertain: str = "negative",
+) -> Figure:
+    """ROC curve per findings-head observation (observations without both classes in the
+    references are left out), from the aligned tables of `matched_results`.
+
+    Args:
+        predictions: aligned predictions with the OBSERVATIONS probability columns.
+        references: aligned references with the OBSERVATIONS label columns.
+        aucs: {observation: AUC} for the legend, e.g. `evaluation.per_subject(FINDINGS_AUC)`.
+        uncertain: how a -1 reference label counts (positive, negative, ignore), as the
+            evaluation's --uncertain (`evaluation.info["uncertain"]`).
+    """
+    labels = UncertainMapping(uncertain).resolve(observation_labels(references))
+    return plots.plot_roc_curves(
+        observation_probabilities(predictions), labels, OBSERVATIONS, aucs, "Findings-head ROC"
+    )
+
+
 def plot_change_confusion(predictions: pd.DataFrame, references: pd.DataFrame) -> Figure:
-    """Change confusion matrices per finding, from the aligned tables of `matched_results`."""
-    matrices = change_confusions(change_codes(predictions), change_codes(references))
-    return plots.plot_confusion_matrices(matrices, CHANGE_CLASSES)
+    """Change confusion matrices per finding, from the aligned tables of `matched_results`,
+    each titled with the finding's MS-CXR-T macro accuracy (`change_macro_accuracies`, the
+    values `cxr evaluate` reports as ChangeMacroAcc/<finding>)."""
+    predicted, reference = change_codes(predictions), change_codes(references)
+    matrices = change_confusions(predicted, reference)
+    scores = change_macro_accuracies(reference=reference, predicted=predicted)
+    macro_accuracies = dict(zip(CHANGE_FINDINGS, scores, strict=True))
+    return plots.plot_confusion_matrices(
+        matrices, CHANGE_CLASSES, {f: macro_accuracies[f] for f in matrices}
+    )
 
 
 def plot_observation_f1(evaluation: Evaluation) -> Figure:

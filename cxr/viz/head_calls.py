@@ -1,9 +1,10 @@
-"""The tube/line and change heads' calls of a prediction, as tables and bars.
+"""The tube/line, findings and change heads' calls of a prediction, as tables and bars.
 
 The calls shown are the ones `cxr evaluate` scores: a device's status as the prediction
-writes it (`cxr.evaluation.studies.predicted_statuses`), a change label read by
-`cxr.evaluation.studies.change_code`; what a report states about change is the labeler's
-reading of the scored text (`section_text`).
+writes it (`cxr.evaluation.studies.predicted_statuses`), a findings-head call by
+`cxr.evaluation.report_head_consistency.head_present`, a change label read by
+`cxr.evaluation.studies.change_code`; what a report states is the labeler's reading of the
+scored text (`section_text`).
 """
 
 from __future__ import annotations
@@ -16,15 +17,24 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from cxr.evaluation.labeler import label_changes
+from cxr.evaluation.clinical_efficacy import UncertainMapping
+from cxr.evaluation.labeler import label_changes, label_reports
 from cxr.evaluation.records import cell_number
-from cxr.evaluation.studies import Section, change_code, predicted_statuses, section_text
+from cxr.evaluation.report_head_consistency import agreement_cells, head_present
+from cxr.evaluation.studies import (
+    Section,
+    change_code,
+    observation_probabilities,
+    predicted_statuses,
+    section_text,
+)
 from cxr.inference.outputs import change_probability_column
 from cxr.tube_line import label_status
 from cxr.types import (
     CHANGE_FINDINGS,
     CHANGE_UNKNOWN,
     NOT_ASSESSED,
+    OBSERVATIONS,
     TUBE_LINE_DEVICES,
     TUBE_LINE_LABELS,
     Change,
@@ -69,6 +79,54 @@ def tube_line_table(
                 record["reference"] = cell_number(labels.get(label))
             records.append(record)
     return pd.DataFrame(records).set_index("label")
+
+
+_STATED = {1.0: "present", 0.0: "absent", -1.0: "uncertain"}
+
+
+def findings_table(
+    prediction: PredictionLike,
+    reference: ReferenceLike | None = None,
+    uncertain: str = "negative",
+    section: str = "report",
+) -> pd.DataFrame:
+    """One row per CheXpert observation: the findings head's `probability` and `call`
+    (present at >= OBSERVATION_THRESHOLD, "not assessed" without a probability), what the
+    generated report states (`stated in report`: the labeler's present, absent, uncertain, or
+    "" when not mentioned), and whether the two agree as report-to-head consistency counts it
+    (`agrees`; <NA> where that cell is left out). With a reference (a labels row or a Study) a
+    `reference` column holds its label (1, 0, -1 uncertain; NaN unknown).
+
+    Args:
+        prediction: a Prediction or reports.jsonl row.
+        reference: the study's labels, or None.
+        uncertain: how an uncertain mention counts (positive, negative, ignore), as the
+            evaluation's --uncertain.
+        section: the text the labeler reads (findings, impression or report), as --section.
+    """
+    row = as_row(prediction)
+    probabilities = observation_probabilities(pd.DataFrame([row]))
+    stated = label_reports([section_text(row, Section(section))])
+    agree, counted = agreement_cells(stated, probabilities, UncertainMapping(uncertain))
+    present = head_present(probabilities)[0]
+    labels = reference_labels(reference)
+    records = []
+    for column, observation in enumerate(OBSERVATIONS):
+        probability = float(probabilities[0, column])
+        called = "present" if present[column] else "absent"
+        record: dict[str, Any] = {
+            "observation": observation,
+            "probability": probability,
+            "call": NOT_ASSESSED if np.isnan(probability) else called,
+            "stated in report": _STATED.get(float(stated[observation].iloc[0]), ""),
+            "agrees": bool(agree[0, column]) if counted[0, column] else pd.NA,
+        }
+        if labels is not None:
+            record["reference"] = cell_number(labels.get(observation))
+        records.append(record)
+    table = pd.DataFrame(records).set_index("observation")
+    table["agrees"] = table["agrees"].astype("boolean")
+    return table
 
 
 def change_table(

@@ -17,6 +17,7 @@ from cxr.evaluation.records import cell_text
 from cxr.inference.outputs import Prediction
 from cxr.types import (
     CHANGE_FINDINGS,
+    OBSERVATIONS,
     TUBE_LINE_LABELS,
     Change,
     Study,
@@ -46,6 +47,7 @@ def reference_row(study: Study) -> dict[str, Any]:
         "impression": targets.impression or "",
     }
     row.update(zip(TUBE_LINE_LABELS, targets.tube_line.tolist(), strict=True))
+    row.update(zip(OBSERVATIONS, targets.observations.tolist(), strict=True))
     for finding, code in zip(CHANGE_FINDINGS, targets.change.tolist(), strict=True):
         row[change_column(finding)] = Change.from_code(code).value if code >= 0 else ""
     return row

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 from cxr.data.datamodule import DataSource, EpochSampler, ReportDataModule
 from cxr.data.splits import Split
-from cxr.types import IMAGE_SLOTS, TUBE_LINE_LABELS
+from cxr.types import IMAGE_SLOTS, OBSERVATIONS, TUBE_LINE_LABELS, Study
 
 
 @pytest.fixture(scope="module")
@@ -39,13 +40,20 @@ def test_studies_carry_priors_reports_and_labels(datamodule: ReportDataModule) -
     with_prior = [s for s in studies if s.prior_study_id]
     assert with_prior, "phantom patients have serial studies"
     assert all(s.images.prior_frontal and s.prompt.prior_report for s in with_prior)
-    assert all((s.targets.change >= 0).all() for s in with_prior)
+    # Change is labelled only for findings present in one study of the pair (MS-CXR-T).
+    assert all(((s.targets.change >= -1) & (s.targets.change <= 2)).all() for s in with_prior)
+    assert any((s.targets.change >= 0).any() for s in with_prior)
+    assert any((s.targets.change == -1).any() for s in with_prior)
     assert all((s.targets.change == -1).all() for s in studies if not s.prior_study_id)
     assert all(s.targets.report and s.images.frontal for s in studies)
+    # Phantom observations are all known.
+    assert all(not np.isnan(s.targets.observations).any() for s in studies)
     counts = datamodule.summary()
     assert counts["train"]["studies"] + counts["val"]["studies"] + counts["test"]["studies"] == len(
         studies
     )
+    assert all(c["observation_labels"] == c["studies"] for c in counts.values())
+    assert sum(c["change_labels"] for c in counts.values()) <= len(with_prior)
 
 
 def test_training_batch_shapes_and_padding(datamodule: ReportDataModule) -> None:
@@ -53,6 +61,11 @@ def test_training_batch_shapes_and_padding(datamodule: ReportDataModule) -> None
     size = len(batch["study_id"])
     assert batch["images"].shape == (size, len(IMAGE_SLOTS), 1, 64, 64)
     assert batch["tube_line"].shape == (size, len(TUBE_LINE_LABELS))
+    assert batch["observations"].shape == (size, len(OBSERVATIONS))
+    assert batch["observations"].dtype == torch.float32 and batch["change"].dtype == torch.int64
+    by_id = {s.study_id: s for s in datamodule.studies(Split.TRAIN)}
+    for study_id, observations in zip(batch["study_id"], batch["observations"], strict=True):
+        assert observations.tolist() == by_id[study_id].targets.observations.tolist()
     assert float(batch["images"].min()) >= 0.0 and float(batch["images"].max()) <= 1.0
     tokenizer = datamodule.tokenizer
     # Prompts are left-padded and start with bos; reports are right-padded and end with eos.
@@ -106,3 +119,28 @@ def test_unknown_adapter_option_is_named(phantom_folder: Path) -> None:
         build_adapter("phantom", phantom_folder, reports_dir="x")
     with pytest.raises(CxrError, match="unknown dataset adapter"):
         build_adapter("mimic", phantom_folder)
+
+
+def test_a_source_can_label_its_unlabelled_reports(tmp_path: Path) -> None:
+    table = tmp_path / "studies.csv"
+    table.write_text(
+        "study_id,patient_id,findings,impression,Edema\n"
+        "a,p1,Moderate cardiomegaly.,Possible pneumonia.,\n"  # no label known: labelled
+        "b,p2,Large right pleural effusion.,,0\n"  # has a label: left as it is
+        "c,p3,,,\n"  # no report: stays unknown
+    )
+
+    def studies(label_reports: bool) -> dict[str, Study]:
+        source = DataSource("manifest", table, label_reports=label_reports)
+        module = ReportDataModule([source], num_workers=0, val_fraction=0.0, test_fraction=0.0)
+        return {s.study_id: s for s in module.studies(Split.TRAIN)}
+
+    unlabelled = studies(False)
+    assert np.isnan(unlabelled["a"].targets.observations).all()
+    assert int(np.isnan(unlabelled["b"].targets.observations).sum()) == 13  # Edema only
+    labelled = studies(True)
+    a = dict(zip(OBSERVATIONS, labelled["a"].targets.observations.tolist(), strict=True))
+    assert a["Cardiomegaly"] == 1.0 and a["Edema"] == 0.0 and np.isnan(a["Pneumonia"])
+    b = dict(zip(OBSERVATIONS, labelled["b"].targets.observations.tolist(), strict=True))
+    assert b["Edema"] == 0.0 and np.isnan(b["Pleural Effusion"])  # not the labeler's 1.0
+    assert np.isnan(labelled["c"].targets.observations).all()

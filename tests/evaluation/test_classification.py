@@ -7,7 +7,9 @@ import pytest
 
 from cxr.evaluation.classification import (
     accuracy_and_macro_f1,
+    balanced_accuracy,
     binary_counts,
+    column_aucs,
     micro_macro,
     precision_recall_f1,
     roc_auc,
@@ -58,3 +60,23 @@ def test_accuracy_and_macro_f1() -> None:
     assert accuracy[0] == pytest.approx(2 / 4)  # the unknown reference is left out, -1 is wrong
     # class 0: tp1 fp0 fn0 -> 1; class 1: tp1 fn1 -> 2/3; class 2: tp0 fp1 fn1 -> 0
     assert macro_f1[0] == pytest.approx((1 + 2 / 3 + 0) / 3)
+
+
+def test_balanced_accuracy_counts_the_reference_classes_only() -> None:
+    reference = np.array([0, 0, 1, 1, 1, -1])
+    predicted = np.array([0, 2, 1, 1, -1, 2])
+    # class 0: 1/2, class 1: 2/3 (the missing prediction is wrong); class 2 is only predicted
+    # and the unknown reference is left out.
+    value = balanced_accuracy(predicted, reference, 3, np.ones((1, 6)))[0]
+    assert value == pytest.approx((1 / 2 + 2 / 3) / 2)
+    only_unknown = np.array([[0, 0, 0, 0, 0, 1.0]])
+    assert np.isnan(balanced_accuracy(predicted, reference, 3, only_unknown)[0])
+
+
+def test_column_aucs_skip_columns_without_both_classes() -> None:
+    scores = np.array([[0.1, 0.9], [0.4, 0.8], [0.35, np.nan], [0.8, 0.7]])
+    reference = np.array([[0, 1], [0, 1], [1, 0], [1, np.nan]])
+    aucs = column_aucs(scores, reference, ONE)
+    # column 1: the only negative has no score, the last study no label: one class left.
+    assert list(aucs) == [0]
+    assert aucs[0][0] == pytest.approx(0.75)

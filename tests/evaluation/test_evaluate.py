@@ -11,17 +11,27 @@ import numpy as np
 import pytest
 
 from cxr.cli import main
+from cxr.evaluation import evaluate as evaluate_module
 from cxr.evaluation.classification import micro_macro
-from cxr.evaluation.labeler import COMMON_OBSERVATIONS, OBSERVATIONS
 from cxr.evaluation.metric_keys import (
     AUC_MACRO,
     CHANGE_ACCURACY_MACRO,
     CHANGE_F1_MACRO,
+    CHANGE_MACRO_ACCURACY,
+    FINDINGS_AUC_MACRO,
     NLG_METRICS,
+    REPORT_HEAD_AGREEMENT_MICRO,
     PerSubject,
     clinical_key,
 )
-from cxr.types import CHANGE_FINDINGS, TUBE_LINE_DEVICES, TUBE_LINE_LABELS, change_column
+from cxr.types import (
+    CHANGE_FINDINGS,
+    COMMON_OBSERVATIONS,
+    OBSERVATIONS,
+    TUBE_LINE_DEVICES,
+    TUBE_LINE_LABELS,
+    change_column,
+)
 
 REPORTS = [
     ("s1", "p1", "Heart size is normal. No effusion.", "No acute disease."),
@@ -132,6 +142,11 @@ def test_metrics_tube_line_change_and_unmatched(
     assert metrics["ChangeAcc/edema"]["value"] == pytest.approx(0.5)
     # F1: improving 1, stable 0 (two missed), worsening 2/3 (one false positive)
     assert metrics["ChangeF1/edema"]["value"] == pytest.approx((1 + 0 + 2 / 3) / 3)
+    # Recalls: improving 1/1, stable 0/2, worsening 1/1; edema is the only finding known.
+    assert metrics["ChangeMacroAcc/edema"]["value"] == pytest.approx(2 / 3)
+    assert metrics["ChangeMacroAcc"]["value"] == pytest.approx(2 / 3)
+    # No findings-head columns in these predictions: no findings-head metric at all.
+    assert not any(name.startswith(("FindingsAUC", "ReportHeadAgree")) for name in metrics)
     assert metrics["BLEU-1"]["value"] == pytest.approx(1.0)  # the texts are the references
     assert metrics["CE-F1-micro-14"]["value"] == pytest.approx(1.0)
     for estimate in metrics.values():
@@ -168,6 +183,8 @@ def test_compare_and_baselines(files: dict[str, Path], tmp_path: Path) -> None:
         systems["model"]["BLEU-1"]["value"] - systems["compare:other"]["BLEU-1"]["value"]
     )
     assert bleu["ci_low"] <= bleu["value"] <= bleu["ci_high"]
+    # Same change calls in both files: the paired difference is exactly 0 on every resample.
+    assert differences["ChangeMacroAcc"] == {"value": 0.0, "ci_low": 0.0, "ci_high": 0.0}
     assert "AUC/ETT - Normal" not in systems["random-train-report"]
     # Text baselines assess no change: no change metrics rather than a score of 0.
     assert not any(name.startswith("Change") for name in systems["most-common-report"])
@@ -232,14 +249,21 @@ def _every_metric_name() -> set[str]:
     statistics = micro_macro(*(np.zeros((1, 1)),) * 3)
     subjects = {
         PerSubject.TUBE_LINE_AUC: TUBE_LINE_LABELS,
+        PerSubject.FINDINGS_AUC: OBSERVATIONS,
         PerSubject.STATUS_ACCURACY: tuple(TUBE_LINE_DEVICES),
         PerSubject.OBSERVATION_F1: OBSERVATIONS,
+        PerSubject.REPORT_HEAD_AGREEMENT: OBSERVATIONS,
+        PerSubject.CHANGE_MACRO_ACCURACY: CHANGE_FINDINGS,
         PerSubject.CHANGE_ACCURACY: CHANGE_FINDINGS,
         PerSubject.CHANGE_F1: CHANGE_FINDINGS,
     }
+    assert set(subjects) == set(PerSubject)
     return {
         *NLG_METRICS,
         AUC_MACRO,
+        FINDINGS_AUC_MACRO,
+        REPORT_HEAD_AGREEMENT_MICRO,
+        CHANGE_MACRO_ACCURACY,
         CHANGE_ACCURACY_MACRO,
         CHANGE_F1_MACRO,
         *(
@@ -251,7 +275,114 @@ def _every_metric_name() -> set[str]:
     }
 
 
-def test_every_metric_name_is_built_by_metric_keys(files: dict[str, Path], tmp_path: Path) -> None:
+def test_every_metric_name_is_built_by_metric_keys(
+    files: dict[str, Path], head_files: dict[str, Path], tmp_path: Path
+) -> None:
     metrics = _run(files, tmp_path / "out")
     assert set(metrics) <= _every_metric_name()
     assert {"CE-F1-micro-14", "CE-F1-macro-5", "StatusAcc/ETT", "ChangeAcc-macro"} <= set(metrics)
+    with_head = _run(head_files, tmp_path / "head")
+    assert set(with_head) <= _every_metric_name()
+    assert {FINDINGS_AUC_MACRO, REPORT_HEAD_AGREEMENT_MICRO, CHANGE_MACRO_ACCURACY} <= set(
+        with_head
+    )
+
+
+# Findings-head probabilities of the evaluated studies s1..s5, and reference labels.csv cells
+# (blank: unknown). The generated reports (REPORTS' texts) state cardiomegaly for s3 only.
+CARDIOMEGALY_PROB = {"s1": 0.2, "s2": 0.6, "s3": 0.9, "s4": 0.1, "s5": 0.3}
+CARDIOMEGALY_LABEL = {"s1": 0, "s2": 0, "s3": 1, "s4": "", "s5": 1, "s6": 1}
+
+
+def _add_columns(path: Path, values: dict[str, dict[str, object]]) -> Path:
+    """A copy of a reports.jsonl / labels.csv with {column: {study: value}} added."""
+    if path.suffix == ".jsonl":
+        rows = [json.loads(line) for line in path.read_text().splitlines()]
+        for row in rows:
+            row.update({c: v[row["study_id"]] for c, v in values.items() if row["study_id"] in v})
+        target = path.with_name(f"head-{path.name}")
+        target.write_text("".join(json.dumps(r) + "\n" for r in rows))
+        return target
+    with path.open(newline="") as handle:
+        table = list(csv.DictReader(handle))
+    target = path.with_name(f"head-{path.name}")
+    with target.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, [*table[0], *values])
+        writer.writeheader()
+        writer.writerows({**r, **{c: v[r["study_id"]] for c, v in values.items()}} for r in table)
+    return target
+
+
+@pytest.fixture
+def head_files(files: dict[str, Path]) -> dict[str, Path]:
+    """`files` whose predictions and labels.csv also hold the Cardiomegaly column."""
+    return {
+        **files,
+        "predictions": _add_columns(files["predictions"], {"Cardiomegaly": CARDIOMEGALY_PROB}),
+        "labels": _add_columns(files["labels"], {"Cardiomegaly": CARDIOMEGALY_LABEL}),
+    }
+
+
+def test_findings_head_auc_and_report_head_consistency(
+    head_files: dict[str, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    labelled: list[int] = []
+    label_reports = evaluate_module.label_reports
+
+    def counting(texts: list[str]):  # type: ignore[no-untyped-def]
+        labelled.append(len(texts))
+        return label_reports(texts)
+
+    monkeypatch.setattr(evaluate_module, "label_reports", counting)
+    metrics = _run(head_files, tmp_path / "out", "--compare", str(head_files["other"]))
+    # Labelled once each: the 5 references, the 5 generated reports, the 5 compared ones.
+    assert labelled == [5, 5, 5]
+    # Cardiomegaly AUC on s1, s2, s3, s5 (s4 unknown, s6 unmatched): positives 0.9, 0.3
+    # against negatives 0.2, 0.6 -> (2 + 1) / 4. The only observation with labels.
+    assert metrics["FindingsAUC/Cardiomegaly"]["value"] == pytest.approx(3 / 4)
+    assert metrics[FINDINGS_AUC_MACRO]["value"] == pytest.approx(3 / 4)
+    # The report states cardiomegaly for s3 only; the head calls it for s2 (0.6) and s3:
+    # the two agree on s1, s3, s4, s5. No other observation has a head probability.
+    assert metrics["ReportHeadAgree/Cardiomegaly"]["value"] == pytest.approx(4 / 5)
+    assert metrics[REPORT_HEAD_AGREEMENT_MICRO]["value"] == pytest.approx(4 / 5)
+    for name in (FINDINGS_AUC_MACRO, REPORT_HEAD_AGREEMENT_MICRO):
+        assert metrics[name]["ci_low"] <= metrics[name]["value"] <= metrics[name]["ci_high"]
+    # The compared file has no head columns: no difference for the head metrics.
+    differences = json.loads((tmp_path / "out" / "differences.json").read_text())
+    assert FINDINGS_AUC_MACRO not in differences and CHANGE_MACRO_ACCURACY in differences
+    assert (tmp_path / "out" / "findings_roc.png").stat().st_size > 1000
+    info = json.loads((tmp_path / "out" / "run_info.json").read_text())
+    assert info["findings_head_threshold"] == 0.5
+    # Table order: consistency after clinical efficacy, findings AUC after tube/line AUC and
+    # before status accuracy, the MS-CXR-T macro accuracy first among change metrics.
+    rows = [line.split("  ")[0] for line in capsys.readouterr().out.splitlines()]
+    position = {name: i for i, name in enumerate(rows)}
+    assert (
+        position["CE-F1/Support Devices"]
+        < position[REPORT_HEAD_AGREEMENT_MICRO]
+        < position["ReportHeadAgree/Cardiomegaly"]
+        < position[AUC_MACRO]
+        < position["AUC/ETT - Normal"]
+        < position[FINDINGS_AUC_MACRO]
+        < position["FindingsAUC/Cardiomegaly"]
+        < position["StatusAcc/ETT"]
+        < position[CHANGE_MACRO_ACCURACY]
+        < min(position[n] for n in rows if n.startswith("Change") and n != CHANGE_MACRO_ACCURACY)
+    )
+
+
+def test_reference_text_is_never_made_a_findings_label(
+    files: dict[str, Path], tmp_path: Path
+) -> None:
+    # Predictions with head columns; references with reports (s3 says "Cardiomegaly.") only.
+    head = {
+        **files,
+        "predictions": _add_columns(files["predictions"], {"Cardiomegaly": CARDIOMEGALY_PROB}),
+    }
+    metrics = _run(head, tmp_path / "out")
+    assert not any(name.startswith("FindingsAUC") for name in metrics)
+    assert metrics[REPORT_HEAD_AGREEMENT_MICRO]["value"] == pytest.approx(4 / 5)
+    assert not (tmp_path / "out" / "findings_roc.png").exists()

@@ -4,7 +4,10 @@ per-subject groupings plots and notebooks read."""
 from __future__ import annotations
 
 from cxr.evaluation.metric_keys import (
+    CHANGE_MACRO_ACCURACY,
+    FINDINGS_AUC_MACRO,
     NLG_METRICS,
+    REPORT_HEAD_AGREEMENT_MICRO,
     PerSubject,
     clinical_key,
     is_per_subject,
@@ -21,6 +24,12 @@ def test_names_are_spelled_as_metrics_json_has_them() -> None:
     assert PerSubject.CHANGE_ACCURACY.key("edema") == "ChangeAcc/edema"
     assert PerSubject.CHANGE_F1.key("edema") == "ChangeF1/edema"
     assert clinical_key("F1-micro", 14) == "CE-F1-micro-14"
+    assert PerSubject.FINDINGS_AUC.key("Cardiomegaly") == "FindingsAUC/Cardiomegaly"
+    assert FINDINGS_AUC_MACRO == "FindingsAUC-macro"
+    assert PerSubject.REPORT_HEAD_AGREEMENT.key("Edema") == "ReportHeadAgree/Edema"
+    assert REPORT_HEAD_AGREEMENT_MICRO == "ReportHeadAgree-micro"
+    assert PerSubject.CHANGE_MACRO_ACCURACY.key("edema") == "ChangeMacroAcc/edema"
+    assert CHANGE_MACRO_ACCURACY == "ChangeMacroAcc"
     assert scorer_key("chexbert", "F1") == "chexbert/F1"
 
 
@@ -41,3 +50,8 @@ def test_select_gives_one_familys_subjects_and_nothing_else() -> None:
     ]
     assert not is_per_subject(scorer_key("chexbert", "F1"))
     assert per_subject_keys(metrics, [PerSubject.CHANGE_F1]) == ["ChangeF1/edema"]
+    # The headline change metric shares its family's start but is no finding's.
+    headline = {CHANGE_MACRO_ACCURACY: 0.5, "ChangeMacroAcc/edema": 0.25, "ChangeAcc/edema": 1}
+    assert not is_per_subject(CHANGE_MACRO_ACCURACY)
+    assert PerSubject.CHANGE_MACRO_ACCURACY.select(headline) == {"edema": 0.25}
+    assert PerSubject.CHANGE_ACCURACY.select(headline) == {"edema": 1}

@@ -14,7 +14,7 @@ import pytest
 from cxr.errors import InputError
 from cxr.synth import SynthSummary, synthesize
 from cxr.synth.labels import LABEL_COLUMNS
-from cxr.types import TUBE_LINE_LABELS
+from cxr.types import CHANGE_FINDINGS, OBSERVATIONS, TUBE_LINE_LABELS, change_column
 
 REPORT_KEYS = {
     "study_id",
@@ -74,13 +74,27 @@ def test_reports_and_labels_describe_the_same_studies(
         if prior is not None:
             assert by_id[prior]["patient_id"] == report["patient_id"]
             assert by_id[prior]["study_datetime"] < report["study_datetime"]
-    for _, row in labels.iterrows():
-        has_prior = by_id[row["study_id"]]["prior_study_id"] is not None
-        changes = [row[c] for c in LABEL_COLUMNS if c.endswith("_progression")]
-        assert all(
-            (c in ("improving", "stable", "worsening")) if has_prior else c == "" for c in changes
-        )
+    rows = {row["study_id"]: row for _, row in labels.iterrows()}
+    for study_id, row in rows.items():
+        prior = by_id[study_id]["prior_study_id"]
+        for finding in CHANGE_FINDINGS:
+            cell = row[change_column(finding)]
+            if prior is None:
+                assert cell == ""
+            elif finding in _present(row) or finding in _present(rows[prior]):
+                assert cell in ("improving", "stable", "worsening"), (study_id, finding)
+            else:  # absent from both studies: no label (MS-CXR-T)
+                assert cell == "", (study_id, finding, cell)
         assert set(row[list(TUBE_LINE_LABELS)]) <= {"0", "1"}
+        assert set(row[list(OBSERVATIONS)]) <= {"0", "1"}
+        assert (row["No Finding"] == "1") == (row["findings"] == "")
+        assert (row["Pleural Effusion"] == "1") == ("pleural_effusion" in _present(row))
+
+
+def _present(row: pd.Series) -> set[str]:
+    """Finding names of a labels.csv row's findings cell (sides dropped)."""
+    keys = [item.split(":")[0] for item in row["findings"].split(";") if item]
+    return {key.removesuffix("_left").removesuffix("_right") for key in keys}
 
 
 def test_same_seed_gives_the_same_bytes_whatever_the_workers(tmp_path: Path) -> None:

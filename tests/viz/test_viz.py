@@ -28,6 +28,7 @@ from cxr.tube_line import status_column, study_statuses
 from cxr.types import (
     CHANGE_FINDINGS,
     NOT_ASSESSED,
+    OBSERVATIONS,
     TUBE_LINE_LABELS,
     Change,
     Study,
@@ -288,6 +289,8 @@ def write_tables(folder: Path) -> tuple[Path, list[Path]]:
          "ETT - Normal": 0.6, change_column("edema"): ""},
         {"study_id": "s9", "findings": "Not in the references.", "impression": ""},
     ]  # fmt: skip
+    for row, cardiomegaly in zip(rows, (0.8, 0.3, 0.6), strict=False):
+        row["Cardiomegaly"] = cardiomegaly  # findings-head probability
     predictions.write_text("".join(json.dumps(r) + "\n" for r in rows))
     reports = folder / "references.jsonl"
     references = [
@@ -299,7 +302,8 @@ def write_tables(folder: Path) -> tuple[Path, list[Path]]:
     reports.write_text("".join(json.dumps(r) + "\n" for r in references))
     labels = folder / "labels.csv"
     labels.write_text(
-        "study_id,ETT - Normal,edema_progression\ns1,0,stable\ns2,1,\ns3,1,stable\ns4,0,\n"
+        "study_id,ETT - Normal,edema_progression,Cardiomegaly\n"
+        "s1,0,stable,0\ns2,1,,-1\ns3,1,stable,1\ns4,0,,\n"
     )
     return predictions, [reports, labels]
 
@@ -333,7 +337,61 @@ def test_tube_line_roc_and_change_confusion_use_the_aligned_tables(tmp_path: Pat
     expected[stable, worsening] = expected[stable, stable] = 1
     np.testing.assert_array_equal(matrices["edema"], expected)
     figure = evaluation_results.plot_change_confusion(predictions, references)
-    assert [axis.get_title() for axis in figure.axes] == ["edema"]
+    # Both known references are stable, one predicted so: macro accuracy 1/2.
+    assert [axis.get_title() for axis in figure.axes] == ["edema\nmacro acc 0.500"]
+
+
+@pytest.mark.parametrize(
+    ("uncertain", "false_positive_rates"),
+    [
+        # s2's uncertain label is positive: scores 0.8 (s3), 0.6 (s2) positive, 0.3 (s1) not.
+        ("positive", [0.0, 0.0, 0.0, 1.0]),
+        # ... negative: 0.6 is a false positive before 0.3.
+        ("negative", [0.0, 0.0, 0.5, 1.0]),
+        # ... left out: s3 against s1 only.
+        ("ignore", [0.0, 0.0, 1.0]),
+    ],
+)
+def test_findings_roc_follows_the_uncertain_option(
+    tmp_path: Path, uncertain: str, false_positive_rates: list[float]
+) -> None:
+    predictions, references = evaluation_results.matched_results(*write_tables(tmp_path))
+    figure = evaluation_results.plot_findings_roc(
+        predictions, references, {"Cardiomegaly": 1.0}, uncertain=uncertain
+    )
+    curves = [line for line in figure.axes[0].lines if line.get_label() == "Cardiomegaly (1.000)"]
+    assert len(curves) == 1 and len(figure.axes[0].lines) == 2  # plus the chance diagonal
+    assert np.asarray(curves[0].get_xdata()).tolist() == false_positive_rates
+    assert figure.axes[0].get_title() == "Findings-head ROC"
+
+
+def test_findings_table_gives_head_calls_report_statements_and_agreement() -> None:
+    row = {
+        "study_id": "s1",
+        "findings": "Moderate cardiomegaly. Possible small left pleural effusion.",
+        "Cardiomegaly": 0.9,
+        "Pleural Effusion": 0.2,
+        "Edema": 0.7,
+    }
+    study = make_study(StudyImages())
+    study.targets.observations[OBSERVATIONS.index("Cardiomegaly")] = 1.0
+    table = head_calls.findings_table(row, reference=study)
+    assert list(table.index) == list(OBSERVATIONS)
+    cardiomegaly, effusion, edema = (
+        table.loc[o] for o in ("Cardiomegaly", "Pleural Effusion", "Edema")
+    )
+    assert (cardiomegaly["call"], cardiomegaly["stated in report"]) == ("present", "present")
+    assert cardiomegaly["agrees"] and cardiomegaly["reference"] == 1.0
+    # Uncertain counts as absent by default: it agrees with the head's absent call.
+    assert (effusion["call"], effusion["stated in report"]) == ("absent", "uncertain")
+    assert effusion["agrees"]
+    assert (edema["call"], edema["stated in report"], edema["agrees"]) == ("present", "", False)
+    assert table.loc["Fracture", "call"] == NOT_ASSESSED and pd.isna(
+        table.loc["Fracture", "agrees"]
+    )
+    assert np.isnan(table.loc["Edema", "reference"])
+    ignored = head_calls.findings_table(row, uncertain="ignore")
+    assert pd.isna(ignored.loc["Pleural Effusion", "agrees"]) and "reference" not in ignored
 
 
 def test_study_scores_put_the_worst_report_first(tmp_path: Path) -> None:
@@ -350,8 +408,11 @@ def test_study_scores_put_the_worst_report_first(tmp_path: Path) -> None:
 
 
 def test_reference_row_flattens_a_studys_targets() -> None:
-    row = rows.reference_row(make_study(StudyImages()))
+    study = make_study(StudyImages())
+    study.targets.observations[OBSERVATIONS.index("Pleural Effusion")] = 1.0
+    row = rows.reference_row(study)
     assert row["ETT - Normal"] == 1.0 and np.isnan(row["CVC - Normal"])
+    assert row["Pleural Effusion"] == 1.0 and np.isnan(row["Cardiomegaly"])
     assert row[change_column("pleural_effusion")] == "worsening"
     assert row[change_column("edema")] == ""
     assert (

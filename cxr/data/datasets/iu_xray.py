@@ -14,6 +14,10 @@ priors. Views: a table of DICOM headers (``imageid``, ``View Position``, e.g. th
 ``nlmcxr_dicom_metadata.csv``) marks the lateral when it names one; otherwise the report's
 images are taken in order, frontal first then lateral, as the collection's "PA and lateral"
 protocol lists them (the header view is often PA on both images, hence this order).
+
+Observation labels: the XML layout gives them from each report's major MeSH terms
+(`cxr.data.datasets.mesh`); annotation.json has none, so they stay unknown there (a data
+source's `label_reports` can read them from the report text instead).
 """
 
 from __future__ import annotations
@@ -23,9 +27,11 @@ import logging
 import re
 import xml.etree.ElementTree as ElementTree
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cxr.data.datasets.mesh import mesh_observations
 from cxr.data.datasets.tables import existing, index_images, parse_split, read_table
 from cxr.data.splits import Split
 from cxr.errors import InputError
@@ -61,8 +67,18 @@ def report_key(identifier: str) -> str:
     return f"CXR{match['report']}"
 
 
-def read_open_i_xml(path: Path) -> tuple[str, dict[str, str], list[str]]:
-    """(report id ``CXR<n>``, sections by name, image ids) of one Open-I report XML.
+@dataclass(frozen=True)
+class OpenIReport:
+    """What cxr reads from one Open-I report XML."""
+
+    study_id: str  # CXR<n>
+    sections: dict[str, str]
+    image_ids: list[str]
+    mesh_major: list[str] = field(default_factory=list)  # "Opacity/lung/base/left/mild", ...
+
+
+def read_open_i_xml(path: Path) -> OpenIReport:
+    """Report id, sections by name, image ids and major MeSH terms of one Open-I report XML.
 
     Raises:
         InputError: not a readable Open-I report.
@@ -80,7 +96,10 @@ def read_open_i_xml(path: Path) -> tuple[str, dict[str, str], list[str]]:
         if (label := (element.get("Label") or "").upper()) in _XML_SECTIONS
     }
     images = [element.get("id") or "" for element in root.iter("parentImage")]
-    return report_key(uid.get("id") or ""), sections, [i for i in images if i]
+    mesh = [" ".join((element.text or "").split()) for element in root.iterfind("MeSH/major")]
+    return OpenIReport(
+        report_key(uid.get("id") or ""), sections, [i for i in images if i], [m for m in mesh if m]
+    )
 
 
 def read_view_table(path: Path) -> dict[str, str]:
@@ -115,6 +134,9 @@ class IuXrayDataset:
         images: Folder of the images; default `root` (XML layout) or `root`/images (R2Gen).
         view_table: CSV of DICOM headers with imageid and View Position (may be .csv.gz).
         official_split: With annotation.json, put each study in the split the file gives.
+        mesh_labels: With the XML layout, take observation labels from each report's major
+            MeSH terms (untagged observations absent, "No Indexing" unknown); off leaves
+            them unknown.
     """
 
     name = "iu_xray"
@@ -126,6 +148,7 @@ class IuXrayDataset:
         images: Path | None = None,
         view_table: Path | None = None,
         official_split: bool = True,
+        mesh_labels: bool = True,
     ) -> None:
         self.root = Path(root)
         default_annotation = self.root / ANNOTATION_FILE
@@ -139,6 +162,7 @@ class IuXrayDataset:
         )
         self.view_table = Path(view_table) if view_table else None
         self.official_split = official_split
+        self.mesh_labels = mesh_labels
 
     def patient_splits(self) -> dict[str, Split]:
         """Study (= patient) -> split from annotation.json; empty for the XML layout."""
@@ -170,17 +194,20 @@ class IuXrayDataset:
         views = read_view_table(self.view_table) if self.view_table else {}
         log.info("iu_xray: %d report XML files, %d images on disk", len(paths), len(on_disk))
         for path in paths:
-            study_id, sections, image_ids = read_open_i_xml(path)
-            keys = [key for key in (image_key(i) for i in image_ids) if key]
+            report = read_open_i_xml(path)
+            keys = [key for key in (image_key(i) for i in report.image_ids) if key]
             frontal, lateral = order_views(keys, views)
-            yield _study(
-                study_id,
-                sections,
+            study = _study(
+                report.study_id,
+                report.sections,
                 StudyImages(
                     frontal=on_disk.get(frontal) if frontal else None,
                     lateral=on_disk.get(lateral) if lateral else None,
                 ),
             )
+            if self.mesh_labels:
+                study.targets.observations = mesh_observations(report.mesh_major)
+            yield study
 
     # --- R2Gen-style annotation.json ------------------------------------------------------------
 

@@ -13,8 +13,10 @@ image, with these columns (only `study_id` is required; unknown columns are igno
   their slot empty;
 - report: ``report`` (free text, split into sections) or ``indication``, ``technique``,
   ``comparison``, ``findings``, ``impression``;
-- labels: the RANZCR CLiP columns of `cxr.types.TUBE_LINE_LABELS` (0/1, empty = unknown) and
-  ``<finding>_progression`` (improving/stable/worsening) for `cxr.types.CHANGE_FINDINGS`.
+- labels: the RANZCR CLiP columns of `cxr.types.TUBE_LINE_LABELS` (0/1, empty = unknown),
+  ``<finding>_progression`` (improving/stable/worsening) for `cxr.types.CHANGE_FINDINGS`, and
+  the 14 CheXpert `cxr.types.OBSERVATIONS` under their CheXpert names (1 present, 0 absent;
+  -1 uncertain and empty are unknown).
 """
 
 from __future__ import annotations
@@ -29,7 +31,12 @@ from typing import Any
 import pandas as pd
 
 from cxr.data.datasets.mimic_cxr import view_role
-from cxr.data.datasets.records import read_labels, read_reports, studies_from_index
+from cxr.data.datasets.records import (
+    check_observation_labels,
+    read_labels,
+    read_reports,
+    studies_from_index,
+)
 from cxr.data.datasets.sections import split_sections
 from cxr.data.datasets.tables import existing
 from cxr.errors import InputError
@@ -98,7 +105,8 @@ class ManifestDataset:
     Args:
         root: The studies JSONL written by `cxr index`, or a user table (see the module doc).
         reports: Optional JSONL of reports (study_id, indication, comparison, findings, impression).
-        labels: Optional CSV of labels (study_id, tube/line columns, *_progression columns).
+        labels: Optional CSV of labels (study_id, tube/line, *_progression and observation
+            columns).
         prior_reports: Put the prior study's report into the prompt when there is a prior.
         image_root: Folder that relative image paths of a user table start from; default the
             table's folder.
@@ -161,6 +169,7 @@ class ManifestDataset:
         self._link_priors(indexed, rows_by_study, table.columns)
         table_reports = {study_id: _report_row(rows[0]) for study_id, rows in rows_by_study.items()}
         table_labels = {study_id: rows[0] for study_id, rows in rows_by_study.items()}
+        check_observation_labels(table_labels, self.root)
         for study in studies_from_index(
             indexed,
             {**table_reports, **reports},

@@ -6,6 +6,15 @@ report ``files/p10/p10000032/s50414267.txt``; the tables ``mimic-cxr-2.0.0-metad
 ``mimic-cxr-2.0.0-split.csv.gz`` (dicom_id, study_id, subject_id, split), both shipped with
 MIMIC-CXR-JPG. The view comes from ViewPosition, the prior from StudyDate/StudyTime, the
 sections from the free-text report, the split from the official split file (by subject).
+
+Observation labels come from one of the label tables MIMIC-CXR-JPG ships,
+``mimic-cxr-2.0.0-chexpert.csv.gz`` or ``mimic-cxr-2.0.0-negbio.csv.gz`` (subject_id, study_id
+and the 14 CheXpert observations: 1.0 positive, 0.0 negative, -1.0 uncertain, blank not
+mentioned), both made by a labeler from the report. They become targets by a `LabelPolicy`:
+by default uncertain is unknown ("ignore": the model is not taught a guess either way) and not
+mentioned is absent ("negative": the table lists studies with a report, and what a report
+does not mention its reader did not see; CheXpert trained its U-Ignore/U-Ones/U-Zeros
+variants with blank as negative). A study the table does not list keeps them unknown.
 """
 
 from __future__ import annotations
@@ -14,18 +23,22 @@ import logging
 import os
 from collections.abc import Callable, Iterator
 from datetime import datetime
+from enum import Enum
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from cxr.data.datasets.records import studies_from_index
 from cxr.data.datasets.sections import split_sections
 from cxr.data.datasets.tables import existing, find_table, parse_split, read_table
+from cxr.data.observations import LabelPolicy, NotMentioned, parse_choice
 from cxr.data.splits import Split
 from cxr.errors import InputError
+from cxr.evaluation.clinical_efficacy import UncertainMapping
 from cxr.io import IndexedImage, IndexedStudy
 from cxr.io.studies import FRONTAL_VIEWS, LATERAL_VIEWS, link_priors, pick_frontal, pick_lateral
-from cxr.types import ImageRole, Study
+from cxr.types import OBSERVATIONS, ImageRole, Study
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +47,21 @@ SPLIT_TABLE = "mimic-cxr-2.0.0-split"
 METADATA_COLUMNS = ("dicom_id", "subject_id", "study_id", "ViewPosition", "StudyDate", "StudyTime")
 # MIMIC spellings of a lateral beyond the DICOM ones cxr.io knows.
 EXTRA_LATERAL_VIEWS = frozenset({"XTABLE LATERAL"})
+
+LABEL_TABLE_KEYS = ("subject_id", "study_id")
+
+
+class LabelTable(str, Enum):
+    """Which MIMIC-CXR-JPG label table gives the observation labels."""
+
+    CHEXPERT = "chexpert"  # mimic-cxr-2.0.0-chexpert.csv(.gz): the CheXpert labeler
+    NEGBIO = "negbio"  # mimic-cxr-2.0.0-negbio.csv(.gz): NegBio
+    NONE = "none"  # observations stay unknown
+
+    @property
+    def file_name(self) -> str:
+        """The table's name without .csv(.gz)."""
+        return f"mimic-cxr-2.0.0-{self.value}"
 
 
 def mimic_study_folder(subject_id: str, study_id: str) -> str:
@@ -77,6 +105,22 @@ def read_official_splits(table_path: Path) -> dict[str, Split]:
     return splits
 
 
+def read_observation_labels(table_path: Path, policy: LabelPolicy) -> dict[str, np.ndarray]:
+    """study_id -> observation targets (float32 [14]) from a CheXpert or NegBio label table.
+
+    Raises:
+        InputError: unreadable, a column missing, or a cell that is no label (names the study).
+    """
+    table = read_table(table_path, (*LABEL_TABLE_KEYS, *OBSERVATIONS), "MIMIC-CXR label table")
+    labels: dict[str, np.ndarray] = {}
+    for row in table.to_dict(orient="records"):
+        try:
+            labels[str(row["study_id"])] = policy.targets(row)
+        except ValueError as error:
+            raise InputError(table_path, f"study {row['study_id']}: {error}") from error
+    return labels
+
+
 class MimicCxrDataset:
     """MIMIC-CXR studies from the DICOM tree, with reports, views, priors and the official split.
 
@@ -87,6 +131,12 @@ class MimicCxrDataset:
             default `root`.
         official_split: Put each subject in the official split instead of a hashed one.
         prior_reports: Put the prior study's report into the prompt when there is a prior.
+        label_table: Observation labels from the MIMIC-CXR-JPG table in `metadata_dir`:
+            chexpert | negbio | none. A table that is not there leaves them unknown.
+        uncertain: What an uncertain (-1) label becomes: ignore (unknown, not trained on) |
+            positive (U-Ones) | negative (U-Zeros).
+        not_mentioned: What a blank (not mentioned) label becomes: negative (absent) | ignore
+            (unknown).
     """
 
     name = "mimic_cxr"
@@ -99,12 +149,20 @@ class MimicCxrDataset:
         reports_dir: Path | None = None,
         official_split: bool = True,
         prior_reports: bool = True,
+        label_table: str = LabelTable.CHEXPERT.value,
+        uncertain: str = UncertainMapping.IGNORE.value,
+        not_mentioned: str = NotMentioned.NEGATIVE.value,
     ) -> None:
         self.root = Path(root)
         self.metadata_dir = Path(metadata_dir) if metadata_dir else self.root
         self.reports_dir = Path(reports_dir) if reports_dir else self.root
         self.official_split = official_split
         self.prior_reports = prior_reports
+        self.label_table = parse_choice(LabelTable, label_table, "label_table")
+        self.label_policy = LabelPolicy(
+            parse_choice(UncertainMapping, uncertain, "uncertain"),
+            parse_choice(NotMentioned, not_mentioned, "not_mentioned"),
+        )
 
     def _table(self, name: str) -> Path | None:
         return find_table(self.metadata_dir, name)
@@ -146,13 +204,38 @@ class MimicCxrDataset:
             reports[study.study_id] = split_sections(text).as_row()
         return reports
 
+    def observation_labels(self) -> dict[str, np.ndarray]:
+        """study_id -> observation targets from the chosen label table; empty when none."""
+        if self.label_table is LabelTable.NONE:
+            return {}
+        path = self._table(self.label_table.file_name)
+        if path is None:
+            log.warning(
+                "%s: no %s.csv(.gz) in %s: observation labels stay unknown",
+                self.name,
+                self.label_table.file_name,
+                self.metadata_dir,
+            )
+            return {}
+        return read_observation_labels(path, self.label_policy)
+
     def studies(self) -> Iterator[Study]:
         indexed = self.indexed_studies()
         reports = self.read_reports(indexed)
-        log.info("%s: %d studies, %d with a report", self.name, len(indexed), len(reports))
-        yield from studies_from_index(
-            indexed, reports, {}, source=self.name, prior_reports=self.prior_reports
+        observations = self.observation_labels()
+        log.info(
+            "%s: %d studies, %d with a report, %d with observation labels",
+            self.name,
+            len(indexed),
+            len(reports),
+            sum(study.study_id in observations for study in indexed),
         )
+        for study in studies_from_index(
+            indexed, reports, {}, source=self.name, prior_reports=self.prior_reports
+        ):
+            if study.study_id in observations:
+                study.targets.observations = observations[study.study_id].copy()
+            yield study
 
 
 class MimicCxrJpgDataset(MimicCxrDataset):
@@ -165,6 +248,12 @@ class MimicCxrJpgDataset(MimicCxrDataset):
             mimic-cxr-reports.zip); default `root`.
         official_split: Put each subject in the official split instead of a hashed one.
         prior_reports: Put the prior study's report into the prompt when there is a prior.
+        label_table: Observation labels from the table in `metadata_dir`: chexpert | negbio |
+            none. A table that is not there leaves them unknown.
+        uncertain: What an uncertain (-1) label becomes: ignore (unknown, not trained on) |
+            positive (U-Ones) | negative (U-Zeros).
+        not_mentioned: What a blank (not mentioned) label becomes: negative (absent) | ignore
+            (unknown).
     """
 
     name = "mimic_cxr_jpg"

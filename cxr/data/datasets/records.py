@@ -3,6 +3,12 @@
 Shared by every adapter whose images come as a folder of files: the `cxr index` output (or a
 fresh index of a folder) gives images, roles and priors; a reports JSONL and a labels CSV, both
 keyed by `study_id`, give the text and the targets. Anything missing stays unknown.
+
+Label columns: the RANZCR CLiP columns (`TUBE_LINE_LABELS`, 0/1), ``<finding>_progression``
+(improving / stable / worsening) and the 14 CheXpert `OBSERVATIONS` under their own names
+(1 present, 0 absent, -1 uncertain, blank unknown; uncertain is unknown too: a table that wants
+U-Ones or U-Zeros writes 1 or 0). Older tables without some of these columns are fine: what
+they do not give stays unknown.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from typing import Any
 
 import pandas as pd
 
+from cxr.data.observations import TABLE_POLICY
 from cxr.errors import InputError
 from cxr.io import IndexedStudy
 from cxr.jsonl import jsonl_records
@@ -42,17 +49,34 @@ def read_reports(path: Path) -> dict[str, dict[str, Any]]:
 
 
 def read_labels(path: Path) -> dict[str, dict[str, Any]]:
-    """Rows of a labels CSV keyed by `study_id` (tube/line columns, *_progression columns)."""
+    """Rows of a labels CSV keyed by `study_id` (tube/line, *_progression and observation
+    columns; see the module doc).
+
+    Raises:
+        InputError: unreadable, without study_id, or an observation cell that is no label.
+    """
     try:
         table = pd.read_csv(path, dtype={"study_id": str, "patient_id": str}, keep_default_na=True)
     except (OSError, pd.errors.ParserError, ValueError) as error:
         raise InputError(path, f"cannot read labels table: {error}") from error
     if "study_id" not in table.columns:
         raise InputError(path, "labels table has no study_id column")
-    return {
+    rows = {
         str(row["study_id"]): {str(k): v for k, v in row.items()}
         for row in table.to_dict(orient="records")
     }
+    check_observation_labels(rows, path)
+    return rows
+
+
+def check_observation_labels(rows: Mapping[str, Mapping[str, Any]], path: Path) -> None:
+    """Raises InputError naming the study and column of the first observation cell that is
+    no label (1, 0, -1 or blank)."""
+    for study_id, row in rows.items():
+        try:
+            TABLE_POLICY.targets(row)
+        except ValueError as error:
+            raise InputError(path, f"study {study_id}: {error}") from error
 
 
 def targets_from_rows(
@@ -72,6 +96,7 @@ def targets_from_rows(
             targets.change[i] = (
                 Change.parse(str(value)).code if not is_missing(value) else CHANGE_UNKNOWN
             )
+        targets.observations = TABLE_POLICY.targets(labels)
     return targets
 
 

@@ -76,6 +76,20 @@ MIMIC_REPORTS = {
 }
 
 
+# The label tables list the studies that have a report: 1.0 positive, 0.0 negative, -1.0
+# uncertain, blank not mentioned. NegBio differs from CheXpert on one cell of each table.
+MIMIC_CHEXPERT = {
+    "50414267": {"No Finding": "1.0"},
+    "53911762": {"Edema": "1.0", "Pleural Effusion": "-1.0"},
+    "53189527": {"Edema": "0.0", "Support Devices": "0.0"},
+}
+MIMIC_NEGBIO = {
+    "50414267": {"No Finding": "1.0", "Lung Opacity": "-1.0"},
+    "53911762": {"Edema": "1.0", "Pleural Effusion": "0.0"},
+    "53189527": {"Edema": "0.0", "Support Devices": "0.0"},
+}
+
+
 def write_image(path: Path, seed: int, size: int = 48) -> None:
     """A small grey image (format from the suffix)."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -115,12 +129,16 @@ def make_mimic_tree(root: Path, suffix: str, gzipped: bool = True) -> Path:
         ("dicom_id", "study_id", "subject_id", "split"),
         [(d, st, su, MIMIC_SPLITS[su]) for d, su, st, *_ in MIMIC_IMAGES],
     )
-    studies = sorted({(su, st) for _, su, st, *_ in MIMIC_IMAGES})
-    write_csv(
-        root / f"mimic-cxr-2.0.0-chexpert{ext}",
-        CHEXPERT_HEADER,
-        [(su, st, *([""] * (len(CHEXPERT_HEADER) - 2))) for su, st in studies],
-    )
+    subjects = {st: su for _, su, st, *_ in MIMIC_IMAGES}
+    for name, table in (("chexpert", MIMIC_CHEXPERT), ("negbio", MIMIC_NEGBIO)):
+        write_csv(
+            root / f"mimic-cxr-2.0.0-{name}{ext}",
+            CHEXPERT_HEADER,
+            [
+                (subjects[st], st, *(labels.get(c, "") for c in CHEXPERT_HEADER[2:]))
+                for st, labels in table.items()
+            ],
+        )
     for study, text in MIMIC_REPORTS.items():
         subject = next(su for _, su, st, *_ in MIMIC_IMAGES if st == study)
         report = root / "files" / f"p{subject[:2]}" / f"p{subject}" / f"s{study}.txt"

@@ -6,12 +6,15 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from cxr.data.datasets import build_adapter
 from cxr.data.datasets.iu_xray import image_key, read_open_i_xml, report_key
 from cxr.data.splits import Split
 from cxr.errors import InputError
+from cxr.types import OBSERVATIONS, Study
 
 
 @pytest.fixture(scope="module")
@@ -33,10 +36,10 @@ def test_xml_reports_without_images_still_yield(xml_folder: Path) -> None:
     )
     # Every report whose XML has a findings or impression text carries it.
     for path in sorted(xml_folder.glob("*.xml"))[:200]:
-        study_id, sections, _ = read_open_i_xml(path)
-        study = next(s for s in studies if s.study_id == study_id)
-        assert (study.targets.findings or "") == sections.get("findings", "")
-        assert (study.targets.impression or "") == sections.get("impression", "")
+        report = read_open_i_xml(path)
+        study = next(s for s in studies if s.study_id == report.study_id)
+        assert (study.targets.findings or "") == report.sections.get("findings", "")
+        assert (study.targets.impression or "") == report.sections.get("impression", "")
 
 
 def test_xml_images_and_views_from_the_dicom_table(
@@ -100,3 +103,86 @@ def test_folder_without_reports_is_an_input_error(tmp_path: Path) -> None:
     (tmp_path / "annotation.json").write_text(json.dumps([1, 2]))
     with pytest.raises(InputError, match="top level"):
         list(build_adapter("iu_xray", tmp_path).studies())
+
+
+@pytest.fixture(scope="module")
+def xml_studies(xml_folder: Path) -> dict[str, Study]:
+    return {s.study_id: s for s in build_adapter("iu_xray", xml_folder).studies()}
+
+
+def _present(study: Study) -> set[str]:
+    return {name for name, v in zip(OBSERVATIONS, study.targets.observations, strict=True) if v}
+
+
+@pytest.mark.parametrize(
+    ("study_id", "present"),
+    [
+        ("CXR1", {"No Finding"}),  # normal
+        # Opacity + Pulmonary Atelectasis; the automatic "mass lesion" is not read.
+        ("CXR1000", {"Lung Opacity", "Atelectasis"}),
+        # Catheters, Indwelling + Costophrenic Angle/blunted + Pleural Effusion
+        ("CXR105", {"Support Devices", "Pleural Effusion"}),
+        ("CXR113", {"Lung Opacity", "Lung Lesion"}),  # Opacity, Density/lung, Nodule
+        ("CXR10", set()),  # a calcified granuloma only: no lesion, but no "no finding" either
+        ("CXR392", {"Support Devices", "No Finding"}),  # a catheter only
+        ("CXR490", {"No Finding"}),  # image quality only
+    ],
+)
+def test_major_mesh_terms_become_observations(
+    xml_studies: dict[str, Study], study_id: str, present: set[str]
+) -> None:
+    observations = xml_studies[study_id].targets.observations
+    assert observations.dtype == np.float32 and not np.isnan(observations).any()
+    assert _present(xml_studies[study_id]) == present
+
+
+def test_reports_without_indexing_have_unknown_observations(
+    xml_studies: dict[str, Study],
+) -> None:
+    assert np.isnan(xml_studies["CXR125"].targets.observations).all()  # "No Indexing"
+    unknown = [s for s in xml_studies.values() if np.isnan(s.targets.observations).all()]
+    assert len(unknown) == 29 and len(xml_studies) - len(unknown) == 960
+
+
+def test_mesh_observations_match_the_open_i_gold_standard(
+    xml_studies: dict[str, Study], shared_data: Path
+) -> None:
+    # NegBio's Open-I gold standard (ChestX-ray14 classes) is drawn from the same manual MeSH
+    # indexing: equal where the classes are the same, and where cxr maps more terms to an
+    # observation (cardiac shadow enlarged, costophrenic angle blunted, hydropneumothorax), a
+    # superset of it.
+    gold = pd.read_csv(shared_data / "report-labels" / "openi_gld_std14_ids_le_1000.csv")
+    gold = gold.set_index("filename")
+    ids = [i for i in gold.index if not np.isnan(xml_studies[i].targets.observations).all()]
+    assert len(ids) == 940
+
+    def ours(name: str) -> np.ndarray:
+        return np.array(
+            [xml_studies[i].targets.observations[OBSERVATIONS.index(name)] for i in ids]
+        )
+
+    for column, name in [
+        ("Atelectasis", "Atelectasis"),
+        ("Pneumonia", "Pneumonia"),
+        ("Consolidation", "Consolidation"),
+        ("Edema", "Edema"),
+    ]:
+        assert (ours(name) == gold.loc[ids, column].to_numpy()).all(), name
+    lesion = gold.loc[ids, ["Nodule", "Mass"]].max(axis=1).to_numpy()
+    assert (ours("Lung Lesion") == lesion).all() and lesion.sum() == 33
+    for column, name in [
+        ("Cardiomegaly", "Cardiomegaly"),
+        ("Effusion", "Pleural Effusion"),
+        ("Pneumothorax", "Pneumothorax"),
+    ]:
+        tagged, reference = ours(name), gold.loc[ids, column].to_numpy()
+        assert (tagged >= reference).all() and tagged.sum() - reference.sum() <= 7, name
+
+
+def test_mesh_labels_can_be_turned_off_and_r2gen_has_none(
+    xml_folder: Path, r2gen_folder: Path
+) -> None:
+    off = list(build_adapter("iu_xray", xml_folder, mesh_labels=False).studies())
+    assert all(np.isnan(s.targets.observations).all() for s in off)
+    r2gen = list(build_adapter("iu_xray", r2gen_folder).studies())
+    assert r2gen and all(np.isnan(s.targets.observations).all() for s in r2gen)

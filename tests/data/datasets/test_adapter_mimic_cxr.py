@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import logging
+import math
+import re
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from cxr.data.datamodule import DataSource, ReportDataModule
 from cxr.data.datasets import build_adapter
 from cxr.data.datasets.mimic_cxr import mimic_datetime
 from cxr.data.splits import Split
-from cxr.errors import InputError
-from cxr.types import Study
+from cxr.errors import CxrError, InputError
+from cxr.types import OBSERVATIONS, Study
 
 
 def _by_id(studies: list[Study]) -> dict[str, Study]:
@@ -129,3 +133,82 @@ def test_metadata_without_a_required_column_names_it(tmp_path: Path) -> None:
 )
 def test_mimic_datetime(date: str, time: str, expected: datetime | None) -> None:
     assert mimic_datetime(date, time) == expected
+
+
+def _observations(study: Study) -> dict[str, float]:
+    return dict(zip(OBSERVATIONS, study.targets.observations.tolist(), strict=True))
+
+
+def test_chexpert_labels_by_default_uncertain_unknown_and_blank_absent(
+    mimic_tree: Callable[..., Path],
+) -> None:
+    studies = _by_id(list(build_adapter("mimic_cxr_jpg", mimic_tree(".jpg")).studies()))
+    normal = _observations(studies["50414267"])
+    assert normal["No Finding"] == 1.0
+    assert all(v == 0.0 for k, v in normal.items() if k != "No Finding")  # blank -> absent
+    edema = _observations(studies["53911762"])
+    assert edema["Edema"] == 1.0 and math.isnan(edema["Pleural Effusion"])  # -1 -> unknown
+    assert edema["No Finding"] == 0.0 and edema["Pneumothorax"] == 0.0
+    assert studies["53911762"].targets.observations.dtype == np.float32
+    resolved = _observations(studies["53189527"])
+    assert resolved["Edema"] == 0.0 and resolved["Support Devices"] == 0.0
+    # No report, so not in the label table: unknown.
+    assert np.isnan(studies["51000001"].targets.observations).all()
+
+
+@pytest.mark.parametrize(
+    ("options", "effusion", "pneumothorax"),
+    [
+        ({"uncertain": "positive"}, 1.0, 0.0),
+        ({"uncertain": "negative"}, 0.0, 0.0),
+        ({"uncertain": "ignore", "not_mentioned": "ignore"}, math.nan, math.nan),
+        ({"uncertain": "positive", "not_mentioned": "ignore"}, 1.0, math.nan),
+    ],
+)
+def test_uncertain_and_not_mentioned_policies(
+    mimic_tree: Callable[..., Path],
+    options: dict[str, str],
+    effusion: float,
+    pneumothorax: float,
+) -> None:
+    root = mimic_tree(".dcm")
+    studies = _by_id(list(build_adapter("mimic_cxr", root, **options).studies()))
+    edema = _observations(studies["53911762"])
+    assert edema["Edema"] == 1.0
+    assert np.array_equal(
+        [edema["Pleural Effusion"], edema["Pneumothorax"]], [effusion, pneumothorax], equal_nan=True
+    )
+
+
+def test_negbio_table_and_no_table(mimic_tree: Callable[..., Path]) -> None:
+    root = mimic_tree(".jpg")
+    negbio = _by_id(list(build_adapter("mimic_cxr_jpg", root, label_table="negbio").studies()))
+    assert _observations(negbio["53911762"])["Pleural Effusion"] == 0.0  # CheXpert says -1
+    assert math.isnan(_observations(negbio["50414267"])["Lung Opacity"])
+    none = list(build_adapter("mimic_cxr_jpg", root, label_table="none").studies())
+    assert all(np.isnan(s.targets.observations).all() for s in none)
+
+
+def test_a_missing_label_table_leaves_observations_unknown(
+    mimic_tree: Callable[..., Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    root = mimic_tree(".jpg")
+    (root / "mimic-cxr-2.0.0-negbio.csv.gz").unlink()
+    with caplog.at_level(logging.WARNING):
+        studies = list(build_adapter("mimic_cxr_jpg", root, label_table="negbio").studies())
+    assert all(np.isnan(s.targets.observations).all() for s in studies)
+    assert "mimic-cxr-2.0.0-negbio" in caplog.text
+
+
+def test_a_bad_label_cell_and_a_bad_option_are_named(
+    mimic_tree: Callable[..., Path], tmp_path: Path
+) -> None:
+    root = mimic_tree(".jpg", gzipped=False)
+    table = root / "mimic-cxr-2.0.0-chexpert.csv"
+    table.write_text(table.read_text().replace("-1.0", "maybe", 1))
+    with pytest.raises(InputError, match=r"study 53911762: Pleural Effusion: 'maybe'"):
+        list(build_adapter("mimic_cxr_jpg", root).studies())
+    with pytest.raises(CxrError, match="uncertain: unknown value 'u-ones'"):
+        build_adapter("mimic_cxr_jpg", root, uncertain="u-ones")
+    with pytest.raises(CxrError, match=re.escape("'chexbert' (expected chexpert | negbio | none)")):
+        build_adapter("mimic_cxr_jpg", root, label_table="chexbert")

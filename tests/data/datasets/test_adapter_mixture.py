@@ -58,8 +58,13 @@ def test_mixture_batch_masks_what_each_source_lacks(mixture: ReportDataModule) -
     total = {key: sum(split[key] for split in counts.values()) for key in counts["train"]}
     assert total["studies"] > total["report"]  # RANZCR and MS-CXR-T studies have no report
     assert total["tube_line_labels"] < total["studies"]
+    # Phantom (all), MIMIC-CXR-JPG (its 3 studies in the CheXpert table); not IU R2Gen, RANZCR
+    # or MS-CXR-T.
+    phantom = sum(s.source == "phantom" for split in Split for s in mixture.studies(split))
+    assert total["observation_labels"] == phantom + 3
     batch = next(iter(mixture.train_dataloader()))
     assert batch["images"].shape[0] == 8
+    assert batch["observations"].shape == (8, 14)
 
 
 def test_data_check_prints_counts_per_split_and_source(
@@ -87,6 +92,7 @@ def test_data_check_prints_counts_per_split_and_source(
     }
     assert rows["train"]["studies"] == 6 + 6  # IU train split + all 6 RANZCR studies
     assert rows["train"]["report"] == 6 and rows["train"]["tube_line_labels"] == 6
+    assert rows["train"]["observation_labels"] == 0  # R2Gen has no MeSH terms, RANZCR no report
     assert rows["train"]["frontal"] == 6 + 5 and rows["train"]["lateral"] == 6
     assert rows["val"]["studies"] == 6 and rows["test"]["studies"] == 6
     assert any(line.startswith("source 1: ranzcr") for line in lines)
@@ -97,6 +103,18 @@ def test_data_check_prints_counts_per_split_and_source(
     data_file.write_text(yaml.safe_dump({"sources": data["sources"][:1]}))
     assert main(["data-check", "--data", str(data_file)]) == 0
     assert "source 0: iu_xray" in capsys.readouterr().out
+
+    # The same reports labelled by the offline labeler: every IU study then has labels.
+    labelled = {"sources": [{**data["sources"][0], "label_reports": True}]}
+    data_file.write_text(yaml.safe_dump(labelled))
+    assert main(["data-check", "--data", str(data_file)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    header = lines[0].split()
+    counts = {
+        line.split()[0]: dict(zip(header[1:], map(int, line.split()[1:]), strict=True))
+        for line in lines[1:4]
+    }
+    assert all(counts[split]["observation_labels"] == 6 for split in ("train", "val", "test"))
 
 
 def test_data_check_rejects_a_wrong_key_and_an_empty_dataset(tmp_path: Path) -> None:

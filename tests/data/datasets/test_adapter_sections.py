@@ -15,7 +15,7 @@ ORDER = ("comparison", "indication", "findings", "impression")
 @pytest.fixture(scope="module")
 def iu_reports(shared_data: Path) -> list[dict[str, str]]:
     paths = sorted((shared_data / "iu-xray-reports" / "openi-xml-sample").glob("*.xml"))
-    return [read_open_i_xml(path)[1] for path in paths]
+    return [read_open_i_xml(path).sections for path in paths]
 
 
 def _inline(sections: dict[str, str]) -> str:
