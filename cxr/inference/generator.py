@@ -20,7 +20,14 @@ from cxr.errors import CxrError, InputError
 from cxr.inference.outputs import ErrorRecord, Prediction
 from cxr.models import ReportModel
 from cxr.tube_line import study_statuses
-from cxr.types import CHANGE_FINDINGS, IMAGE_SLOTS, TUBE_LINE_LABELS, Change, Study
+from cxr.types import (
+    CHANGE_FINDINGS,
+    IMAGE_SLOTS,
+    OBSERVATIONS,
+    TUBE_LINE_LABELS,
+    Change,
+    Study,
+)
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +45,7 @@ def model_fingerprint(model_dir: Path) -> str:
 
 
 class ReportGenerator:
-    """Generates reports, tube/line calls and change calls for studies.
+    """Generates reports, tube/line, findings and change calls for studies.
 
     Args:
         model_dir: A folder written by `ReportModel.save_pretrained` (or `cxr export`).
@@ -125,15 +132,19 @@ class ReportGenerator:
             k: v.to(self.device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()
         }
         torch.manual_seed(self.seed)
-        # The images are encoded once, for both the report and the label heads.
-        slot_tokens = self.model.encode_images(tensors["images"], tensors["image_present"])
-        texts = self.model.generate(tensors, self.generation_config, slot_tokens)
-        tube_line, change = self.model.predict_labels(tensors, slot_tokens)
+        # One pass of the encoder and the heads gives the labels and grounds the reports.
+        texts, labels = self.model.predict(tensors, self.generation_config)
         per_study = (time.perf_counter() - started) / len(texts)
         present = batch["image_present"].tolist()
         return [
             self._prediction(
-                studies[study_id], text, tube_line[i], change[i], present[i], per_study
+                studies[study_id],
+                text,
+                labels.tube_line[i],
+                labels.observations[i],
+                labels.change[i],
+                present[i],
+                per_study,
             )
             for i, (study_id, text) in enumerate(zip(batch["study_id"], texts, strict=True))
         ]
@@ -143,6 +154,7 @@ class ReportGenerator:
         study: Study,
         text: str,
         tube_line: torch.Tensor,
+        observations: torch.Tensor,
         change: torch.Tensor,
         present: list[bool],
         seconds: float,
@@ -151,6 +163,9 @@ class ReportGenerator:
         findings, impression = split_report(text)
         probs = {
             label: round(float(p), 6) for label, p in zip(TUBE_LINE_LABELS, tube_line, strict=True)
+        }
+        observation_probs = {
+            name: round(float(p), 6) for name, p in zip(OBSERVATIONS, observations, strict=True)
         }
         # Slots whose file was missing or could not be read were not used: they are not listed.
         used = dict(zip(IMAGE_SLOTS, present, strict=True))
@@ -168,6 +183,7 @@ class ReportGenerator:
             impression=impression,
             tube_line_probs=probs,
             tube_line_status=study_statuses(probs, self.thresholds),
+            observation_probs=observation_probs,
             change=calls,
             change_probs=change_probs,
             prior_study_id=study.prior_study_id if assessed else None,

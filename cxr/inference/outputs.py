@@ -18,7 +18,7 @@ import pandas as pd
 
 from cxr.jsonl import read_jsonl
 from cxr.tube_line import status_column
-from cxr.types import CHANGE_FINDINGS, NOT_ASSESSED, Change, change_column
+from cxr.types import CHANGE_FINDINGS, NOT_ASSESSED, OBSERVATIONS, Change, change_column
 
 
 def change_probability_column(finding: str, change: Change) -> str:
@@ -28,7 +28,11 @@ def change_probability_column(finding: str, change: Change) -> str:
 
 @dataclass
 class Prediction:
-    """The model's output for one study, flattened by `to_row` for JSONL/CSV."""
+    """The model's output for one study, flattened by `to_row` for JSONL/CSV.
+
+    `observation_probs` holds the findings head's probability per `OBSERVATIONS` name; a
+    name it lacks was not assessed, and its column is null.
+    """
 
     study_id: str
     patient_id: str
@@ -42,6 +46,13 @@ class Prediction:
     images: dict[str, str]
     model: str
     seconds: float
+    observation_probs: dict[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.observation_probs) - set(OBSERVATIONS))
+        if unknown:
+            # A misspelt name would otherwise leave its column null without a word.
+            raise ValueError(f"unknown observations {unknown}; expected names of OBSERVATIONS")
 
     def to_row(self) -> dict[str, Any]:
         row: dict[str, Any] = {
@@ -53,6 +64,9 @@ class Prediction:
         row.update(self.tube_line_probs)
         row.update(
             {status_column(device): status for device, status in self.tube_line_status.items()}
+        )
+        row.update(
+            {observation: self.observation_probs.get(observation) for observation in OBSERVATIONS}
         )
         for finding in CHANGE_FINDINGS:
             column = change_column(finding)

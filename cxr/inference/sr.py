@@ -15,6 +15,10 @@ Content tree (relationship, value type, concept name):
       CONTAINS CONTAINER Tubes and lines (99CXR TUBES-LINES)
         CONTAINS CODE <device> = <called status>
           INFERRED FROM NUM Probability of <RANZCR label>, unit UCUM {probability}
+      CONTAINS CONTAINER Observations (99CXR OBSERVATIONS), one item per CheXpert observation
+        CONTAINS CODE <observation> = Present | Absent (SCT; present at OBSERVATION_THRESHOLD)
+          INFERRED FROM NUM Probability of presence (99CXR PROB-PRESENT), UCUM {probability}
+        or CONTAINS TEXT <observation> = "not assessed" (the findings head gave no probability)
       CONTAINS CONTAINER Comparison to previous studies (DCM 111424)
         CONTAINS UIDREF Study Instance UID (DCM 110180) = the prior study, when assessed
                  (TEXT Prior study identifier (99CXR PRIOR-STUDY) if the id is not a UID)
@@ -27,17 +31,21 @@ Content tree (relationship, value type, concept name):
 
 The Findings and Impressions sections are those of TID 2000 (Basic Diagnostic Imaging Report:
 CID 7001 headings holding CID 7002 TEXT items), but the document does not claim TID 2000
-because the tube/line and change sections are outside it. The document is marked COMPLETE,
+because the tube/line, observation and change sections are outside it. The document is marked COMPLETE,
 UNVERIFIED and PRELIMINARY: a machine draft that no person has signed.
 
 Codes come from `pydicom.sr.codedict.codes` where the concept exists there. The rest use the
 private coding scheme 99CXR (declared in the SR's CodingSchemeIdentificationSequence):
 
     TUBES-LINES     Tubes and lines              (section)
+    OBSERVATIONS    Observations                 (section of the findings head)
     NGT             Nasogastric tube             (device; ETT, CVC and Swan-Ganz are SCT)
     INCOMPLETE-IMG  Incompletely imaged          (status; the others are SCT/DCM)
     ETT-ABNORMAL .. SWAN-GANZ                    (one per RANZCR label, see TUBE_LINE_CODES)
     CONSOLIDATION, PNEUMONIA                     (findings; the others are SCT)
+    NO-FINDING .. SUPPORT-DEVICES                (observations not in pydicom's SCT table,
+                                                  see OBSERVATION_CODES)
+    PROB-PRESENT    Probability of presence      (an observation's probability)
     IMPROVING, STABLE, WORSENING                 (progression values)
     PROB-IMPROVING, PROB-STABLE, PROB-WORSENING  (progression probabilities)
     PRIOR-STUDY     Prior study identifier
@@ -63,7 +71,16 @@ from pydicom.valuerep import DA, TM
 from cxr.errors import InputError
 from cxr.inference.outputs import Prediction
 from cxr.io import read_dataset
-from cxr.types import CHANGE_FINDINGS, NOT_ASSESSED, TUBE_LINE_DEVICES, TUBE_LINE_LABELS, Change
+from cxr.types import (
+    CHANGE_FINDINGS,
+    NOT_ASSESSED,
+    OBSERVATION_THRESHOLD,
+    OBSERVATIONS,
+    TUBE_LINE_DEVICES,
+    TUBE_LINE_LABELS,
+    Change,
+    is_missing,
+)
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +141,27 @@ FINDING_CODES: dict[str, Code] = {
     "pneumothorax": codes.SCT.Pneumothorax,
     "edema": codes.SCT.PulmonaryEdema,
 }
+
+# The findings head's observations, keyed by OBSERVATIONS names. Those that are change findings
+# too are the same concepts, so they share FINDING_CODES; the SR's sections tell them apart.
+OBSERVATION_CODES: dict[str, Code] = {
+    "No Finding": _private("NO-FINDING", "No finding"),
+    "Enlarged Cardiomediastinum": _private("ENLARGED-CM", "Enlarged cardiomediastinum"),
+    "Cardiomegaly": codes.SCT.Cardiomegaly,
+    "Lung Opacity": _private("LUNG-OPACITY", "Lung opacity"),
+    "Lung Lesion": _private("LUNG-LESION", "Lung lesion"),
+    "Edema": FINDING_CODES["edema"],
+    "Consolidation": FINDING_CODES["consolidation"],
+    "Pneumonia": FINDING_CODES["pneumonia"],
+    "Atelectasis": _private("ATELECTASIS", "Atelectasis"),
+    "Pneumothorax": FINDING_CODES["pneumothorax"],
+    "Pleural Effusion": FINDING_CODES["pleural_effusion"],
+    "Pleural Other": _private("PLEURAL-OTHER", "Pleural other"),
+    "Fracture": _private("FRACTURE", "Fracture"),
+    "Support Devices": _private("SUPPORT-DEVICES", "Support devices"),
+}
+OBSERVATIONS_SECTION = _private("OBSERVATIONS", "Observations")
+OBSERVATION_PROBABILITY = _private("PROB-PRESENT", "Probability of presence")
 
 PROGRESSION_CODES: dict[Change, Code] = {
     change: _private(change.name, change.name.capitalize()) for change in Change
@@ -307,6 +345,7 @@ def _content(
             _text_section(codes.DCM.Findings, codes.DCM.Finding, prediction.findings),
             _text_section(codes.DCM.Impressions, codes.DCM.Impression, prediction.impression),
             _tubes_and_lines(prediction),
+            _observations(prediction),
             _comparison(prediction),
             _image_library(evidence),
         ]
@@ -381,6 +420,29 @@ def _tubes_and_lines(prediction: Prediction) -> hd.sr.ContainerContentItem:
             )
         items.append(item)
     return _container(TUBES_AND_LINES, items)
+
+
+def _observations(prediction: Prediction) -> hd.sr.ContainerContentItem:
+    items: list[hd.sr.ContentItem] = []
+    for observation in OBSERVATIONS:
+        name = OBSERVATION_CODES[observation]
+        probability = prediction.observation_probs.get(observation)
+        if probability is None or is_missing(probability):  # None, or NaN
+            items.append(
+                hd.sr.TextContentItem(name=name, value=NOT_ASSESSED, relationship_type=_CONTAINS)
+            )
+            continue
+        present = probability >= OBSERVATION_THRESHOLD
+        item = hd.sr.CodeContentItem(
+            name=name,
+            value=STATUS_CODES["present" if present else "absent"],
+            relationship_type=_CONTAINS,
+        )
+        item.ContentSequence = hd.sr.ContentSequence(
+            [_probability(OBSERVATION_PROBABILITY, probability)]
+        )
+        items.append(item)
+    return _container(OBSERVATIONS_SECTION, items)
 
 
 def _comparison(prediction: Prediction) -> hd.sr.ContainerContentItem:

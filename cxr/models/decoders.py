@@ -4,7 +4,8 @@
 [prompt][visual tokens][report]. `CrossAttentionDecoder` is the baseline in the style of
 `VisionEncoderDecoderModel`: the sequence is [prompt][report] and every layer
 cross-attends to the visual tokens. Both compute logits for the report positions only and
-generate through Hugging Face `generate` with `inputs_embeds` and the KV cache.
+generate through Hugging Face `generate` with `inputs_embeds` and the KV cache, under the
+sentence constraints of `cxr.models.decoding` when the config asks for them.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from transformers import (
     AutoConfig,
     AutoModelForCausalLM,
     GenerationConfig,
+    LogitsProcessorList,
     PreTrainedModel,
     PreTrainedTokenizerBase,
 )
@@ -27,16 +29,26 @@ from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING
 
 from cxr.errors import InputError
 from cxr.models.config import DecoderConfig, DecoderKind, LoraSettings
+from cxr.models.decoding import sentence_constraints
 
 log = logging.getLogger(__name__)
 
 
 class TextDecoder(nn.Module):
-    """A Hugging Face causal LM with the visual tokens as extra input."""
+    """A Hugging Face causal LM with the visual tokens as extra input.
 
-    def __init__(self, language_model: PreTrainedModel) -> None:
+    Args:
+        language_model: The causal LM.
+        constraints: Logits processors every `generate_ids` call decodes under (built once,
+            e.g. by `cxr.models.decoding.sentence_constraints`); None decodes without.
+    """
+
+    def __init__(
+        self, language_model: PreTrainedModel, constraints: LogitsProcessorList | None = None
+    ) -> None:
         super().__init__()
         self.language_model = language_model
+        self.constraints = constraints if constraints is not None else LogitsProcessorList()
         parameters = inspect.signature(language_model.forward).parameters
         self._keeps_logits = "logits_to_keep" in parameters
 
@@ -126,6 +138,7 @@ class CausalLMDecoder(TextDecoder):
             attention_mask=mask,
             position_ids=_position_ids(mask),
             generation_config=generation_config,
+            logits_processor=self.constraints,
         )
 
 
@@ -165,6 +178,7 @@ class CrossAttentionDecoder(TextDecoder):
             position_ids=_position_ids(prompt_mask),
             encoder_hidden_states=visual_tokens.to(prompt_embeds.dtype),
             generation_config=generation_config,
+            logits_processor=self.constraints,
         )
 
 
@@ -186,7 +200,8 @@ def build_decoder(config: DecoderConfig, tokenizer: PreTrainedTokenizerBase) -> 
     if config.lora is not None:
         _add_lora(language_model, config.lora)
     decoder_class = CrossAttentionDecoder if cross_attention else CausalLMDecoder
-    return decoder_class(language_model)
+    constraints = sentence_constraints(tokenizer) if config.constrained_decoding else None
+    return decoder_class(language_model, constraints)
 
 
 def _has_cross_attention(language_model: PreTrainedModel) -> bool:

@@ -521,9 +521,13 @@ def test_a_decoding_option_replaces_only_its_field_of_the_model_folder(
     original = ReportModel.generate_ids
 
     def spy(
-        self: ReportModel, batch: Any, generation_config: Any = None, slot_tokens: Any = None
+        self: ReportModel,
+        batch: Any,
+        generation_config: Any = None,
+        slot_tokens: Any = None,
+        heads: Any = None,
     ) -> torch.Tensor:
-        token_ids = original(self, batch, generation_config, slot_tokens)
+        token_ids = original(self, batch, generation_config, slot_tokens, heads)
         decoded.append((generation_config, token_ids))
         return token_ids
 

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from cxr.inference.outputs import (
     ErrorRecord,
@@ -19,6 +20,7 @@ from cxr.tube_line import status_column, study_statuses
 from cxr.types import (
     CHANGE_FINDINGS,
     NOT_ASSESSED,
+    OBSERVATIONS,
     TUBE_LINE_DEVICES,
     TUBE_LINE_LABELS,
     Change,
@@ -50,6 +52,7 @@ def prediction(study_id: str, prior: str | None = None, **probs: float) -> Predi
         images=images,
         model="tiny@abc",
         seconds=0.123456,
+        observation_probs={o: round(0.05 * (i + 1), 2) for i, o in enumerate(OBSERVATIONS)},
     )
 
 
@@ -114,6 +117,38 @@ def test_row_with_prior_has_a_call_and_probabilities_per_finding() -> None:
     assert set(TUBE_LINE_LABELS) <= row.keys()
     assert {status_column(device) for device in TUBE_LINE_DEVICES} <= row.keys()
     assert row["seconds"] == 0.1235
+
+
+def test_row_has_one_observation_column_after_the_tube_line_columns() -> None:
+    row = prediction("1.2.5").to_row()
+    columns = list(row)
+    tube_line = [*TUBE_LINE_LABELS, *(status_column(device) for device in TUBE_LINE_DEVICES)]
+    first = columns.index(OBSERVATIONS[0])
+    assert columns[first : first + len(OBSERVATIONS)] == list(OBSERVATIONS)
+    assert columns[first - len(tube_line) : first] == tube_line
+    assert columns[first + len(OBSERVATIONS)] == change_column(CHANGE_FINDINGS[0])
+    assert row["No Finding"] == 0.05
+    assert row["Support Devices"] == 0.7
+    assert json.loads(json.dumps(row)) == row
+
+
+def test_observation_not_assessed_is_null_in_jsonl_and_csv(tmp_path: Path) -> None:
+    partial = prediction("1")
+    partial.observation_probs = {"Cardiomegaly": 0.8}
+    row = partial.to_row()
+    assert row["Cardiomegaly"] == 0.8
+    assert all(row[o] is None for o in OBSERVATIONS if o != "Cardiomegaly")
+    jsonl = tmp_path / "reports.jsonl"
+    JsonlAppender(jsonl).append([row, prediction("2").to_row()])
+    write_csv(jsonl, tmp_path / "reports.csv")
+    table = pd.read_csv(tmp_path / "reports.csv")
+    assert table["Edema"].isna().tolist() == [True, False]
+    assert table["Cardiomegaly"].tolist() == [0.8, 0.15]
+
+
+def test_a_misspelt_observation_is_refused() -> None:
+    with pytest.raises(ValueError, match="Pleural effusion"):
+        Prediction(**{**vars(prediction("1")), "observation_probs": {"Pleural effusion": 0.4}})
 
 
 def test_csv_has_one_row_per_jsonl_line_and_the_union_of_columns(tmp_path: Path) -> None:

@@ -26,6 +26,9 @@ from cxr.inference.outputs import Prediction
 from cxr.inference.sr import (
     DEVICE_CODES,
     FINDING_CODES,
+    OBSERVATION_CODES,
+    OBSERVATION_PROBABILITY,
+    OBSERVATIONS_SECTION,
     PROBABILITY_UNIT,
     PROGRESSION_CODES,
     STATUS_CODES,
@@ -34,7 +37,15 @@ from cxr.inference.sr import (
     write_report_sr,
 )
 from cxr.io import read_dataset
-from cxr.types import CHANGE_FINDINGS, NOT_ASSESSED, TUBE_LINE_DEVICES, TUBE_LINE_LABELS, Change
+from cxr.types import (
+    CHANGE_FINDINGS,
+    NOT_ASSESSED,
+    OBSERVATION_THRESHOLD,
+    OBSERVATIONS,
+    TUBE_LINE_DEVICES,
+    TUBE_LINE_LABELS,
+    Change,
+)
 
 REAL_PATIENT_ID = "MRN-73519"
 REAL_PATIENT_NAME = "Doe^Jane"
@@ -42,6 +53,14 @@ STUDY_UID = generate_uid()
 PRIOR_STUDY_UID = generate_uid()
 FINDINGS = "Endotracheal tube tip 4 cm above the carina \u2014 no pneumothorax."
 IMPRESSION = "Lines and tubes in satisfactory position."
+# Findings-head probabilities: at, just under and well over the threshold; the rest unknown.
+OBSERVATION_PROBS = {
+    "Cardiomegaly": OBSERVATION_THRESHOLD,
+    "Pleural Effusion": 0.49,
+    "Edema": 0.9,
+    "Support Devices": 0.97,
+    "No Finding": 0.02,
+}
 
 
 def _image(path: Path, series_uid: str, number: int, view: str, **overrides: object) -> Path:
@@ -81,7 +100,7 @@ def source_paths(tmp_path: Path) -> list[str]:
     return [str(frontal), str(lateral)]
 
 
-def _prediction(with_change: bool) -> Prediction:
+def _prediction(with_change: bool, observation_probs: dict[str, float] | None = None) -> Prediction:
     probs = {label: round(0.05 + 0.08 * i, 2) for i, label in enumerate(TUBE_LINE_LABELS)}
     change = (
         {"pleural_effusion": "worsening", "pneumothorax": "stable", "edema": "improving"}
@@ -111,6 +130,7 @@ def _prediction(with_change: bool) -> Prediction:
         images={"frontal": "frontal.dcm", "lateral": "lateral.dcm"},
         model="tiny-test-model",
         seconds=0.5,
+        observation_probs=OBSERVATION_PROBS if observation_probs is None else observation_probs,
     )
 
 
@@ -118,13 +138,28 @@ def _items(report: Dataset, name: Code, value_type: str) -> list[Dataset]:
     return hd.sr.utils.find_content_items(report, name=name, value_type=value_type, recursive=True)
 
 
+def _section(report: Dataset, name: Code) -> Dataset:
+    """The report's one top-level section (CONTAINER) named `name`."""
+    (section,) = [
+        item
+        for item in report.ContentSequence
+        if item.ValueType == "CONTAINER" and _code(item.ConceptNameCodeSequence[0]) == name
+    ]
+    return section
+
+
+def _code(item: Dataset) -> Code:
+    return Code(item.CodeValue, item.CodingSchemeDesignator, item.CodeMeaning)
+
+
 def _write(
     tmp_path: Path,
     paths: list[str],
     with_change: bool = True,
     pseudonymize: Callable[[str], str] | None = None,
+    observation_probs: dict[str, float] | None = None,
 ) -> Path:
-    prediction = _prediction(with_change)
+    prediction = _prediction(with_change, observation_probs)
     return write_report_sr(
         prediction, read_headers(paths), tmp_path / "sr", pseudonymize=pseudonymize
     )
@@ -184,6 +219,8 @@ def test_sr_holds_tube_line_probabilities_and_called_status(
 def test_sr_holds_change_with_the_prior_study(tmp_path: Path, source_paths: list[str]) -> None:
     report = hd.sr.srread(_write(tmp_path, source_paths, with_change=True))
     (prior,) = _items(report, codes.DCM.StudyInstanceUID, "UIDREF")
+    # The change findings are observations too, with the same codes: read them in their section.
+    report = _section(report, codes.DCM.ComparisonToPreviousStudies)
     assert prior.UID == PRIOR_STUDY_UID
     (effusion,) = _items(report, FINDING_CODES["pleural_effusion"], "CODE")
     assert effusion.ConceptCodeSequence[0].CodeValue == PROGRESSION_CODES[Change.WORSENING].value
@@ -201,11 +238,53 @@ def test_sr_holds_change_with_the_prior_study(tmp_path: Path, source_paths: list
 
 def test_sr_without_prior_says_change_not_assessed(tmp_path: Path, source_paths: list[str]) -> None:
     report = hd.sr.srread(_write(tmp_path, source_paths, with_change=False))
+    comparison = _section(report, codes.DCM.ComparisonToPreviousStudies)
     for finding in CHANGE_FINDINGS:
-        (item,) = _items(report, FINDING_CODES[finding], "TEXT")
+        (item,) = _items(comparison, FINDING_CODES[finding], "TEXT")
         assert item.TextValue == NOT_ASSESSED
-        assert _items(report, FINDING_CODES[finding], "CODE") == []
+        assert _items(comparison, FINDING_CODES[finding], "CODE") == []
     assert _items(report, codes.DCM.StudyInstanceUID, "UIDREF") == []
+
+
+def test_sr_holds_observations_called_at_the_threshold_with_their_probability(
+    tmp_path: Path, source_paths: list[str]
+) -> None:
+    report = hd.sr.srread(_write(tmp_path, source_paths))
+    section = _section(report, OBSERVATIONS_SECTION)
+    names = [_code(item.ConceptNameCodeSequence[0]) for item in section.ContentSequence]
+    assert names == [OBSERVATION_CODES[o] for o in OBSERVATIONS]
+    calls = {}
+    for observation, probability in OBSERVATION_PROBS.items():
+        (item,) = _items(section, OBSERVATION_CODES[observation], "CODE")
+        (num,) = item.ContentSequence
+        assert _code(num.ConceptNameCodeSequence[0]) == OBSERVATION_PROBABILITY
+        assert num.RelationshipType == "INFERRED FROM"
+        value = num.MeasuredValueSequence[0]
+        assert float(value.NumericValue) == pytest.approx(probability)
+        assert value.MeasurementUnitsCodeSequence[0].CodeValue == PROBABILITY_UNIT.value
+        calls[observation] = _code(item.ConceptCodeSequence[0])
+    present, absent = STATUS_CODES["present"], STATUS_CODES["absent"]
+    assert calls == {
+        "Cardiomegaly": present,  # at the threshold
+        "Pleural Effusion": absent,
+        "Edema": present,
+        "Support Devices": present,
+        "No Finding": absent,
+    }
+    (effusion,) = _items(section, codes.SCT.PleuralEffusion, "CODE")
+    assert effusion.ConceptNameCodeSequence[0].CodingSchemeDesignator == "SCT"
+    for observation in set(OBSERVATIONS) - set(OBSERVATION_PROBS):
+        (item,) = _items(section, OBSERVATION_CODES[observation], "TEXT")
+        assert item.TextValue == NOT_ASSESSED
+
+
+def test_sr_without_findings_head_says_observations_not_assessed(
+    tmp_path: Path, source_paths: list[str]
+) -> None:
+    report = hd.sr.srread(_write(tmp_path, source_paths, observation_probs={}))
+    section = _section(report, OBSERVATIONS_SECTION)
+    assert [item.ValueType for item in section.ContentSequence] == ["TEXT"] * len(OBSERVATIONS)
+    assert {item.TextValue for item in section.ContentSequence} == {NOT_ASSESSED}
 
 
 def test_pseudonymize_replaces_patient_identity_everywhere(
@@ -299,7 +378,16 @@ def test_code_tables_cover_the_label_vocabularies() -> None:
     assert set(TUBE_LINE_CODES) == set(TUBE_LINE_LABELS)
     assert set(DEVICE_CODES) == set(TUBE_LINE_DEVICES)
     assert set(FINDING_CODES) == set(CHANGE_FINDINGS)
-    all_codes = [*TUBE_LINE_CODES.values(), *DEVICE_CODES.values(), *FINDING_CODES.values()]
+    assert list(OBSERVATION_CODES) == list(OBSERVATIONS)
+    assert len(set(OBSERVATION_CODES.values())) == len(OBSERVATIONS)
+    all_codes = [
+        *TUBE_LINE_CODES.values(),
+        *DEVICE_CODES.values(),
+        *FINDING_CODES.values(),
+        *OBSERVATION_CODES.values(),
+        OBSERVATIONS_SECTION,
+        OBSERVATION_PROBABILITY,
+    ]
     assert all(len(code.value) <= 16 and len(code.meaning) <= 64 for code in all_codes)
 
 
