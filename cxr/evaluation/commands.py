@@ -34,7 +34,7 @@ def evaluate(
     meteor: bool | None = None,
     plots: bool = True,
 ) -> int:
-    """Scores generated reports against references: NLG, clinical efficacy, report-to-head consistency, tube/line and findings-head AUC, device status, change (MS-CXR-T macro accuracy), with bootstrap intervals.
+    """Scores generated reports against references (NLG, clinical efficacy, consistency, AUC, status, change) with intervals.
 
     Writes metrics.json ({metric: {value, ci_low, ci_high}} of the predictions), systems.json
     (every system, baselines included), differences.json (with --compare), run_info.json,

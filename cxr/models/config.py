@@ -80,6 +80,10 @@ class EncoderConfig:
         trainable_blocks: Number of final blocks that train when freeze is last_n.
         image_size: Side of the square input the model is built for (sizes the
             spatial position embedding of CNN feature maps; other sizes are interpolated).
+        space_to_depth: Fold each k x k pixel block into k^2 channels before the backbone
+            (`torch.nn.functional.pixel_unshuffle`), so a timm CNN built with k^2 input
+            channels reads a 256 px image at the cost of a 128 px one (k = 2) without
+            averaging a 2-pixel line away; 1 feeds the pixels as they are. timm models only.
         pixel_mean: Mean subtracted from [0, 1] pixels before the encoder.
         pixel_std: Standard deviation the centred pixels are divided by.
     """
@@ -93,6 +97,7 @@ class EncoderConfig:
     freeze: FreezeMode = FreezeMode.train
     trainable_blocks: int = 0
     image_size: int = 128
+    space_to_depth: int = 1
     pixel_mean: float = 0.5
     pixel_std: float = 0.25
 

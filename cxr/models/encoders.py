@@ -5,7 +5,10 @@ runs the backbone's `forward_features` and returns one token per patch (CNN feat
 are flattened row by row and get a learned spatial position embedding, since, unlike ViT
 tokens, they carry no absolute position). Single-channel input is handled once, at build
 time: timm creates the stem with `in_chans=1` and adapts 3-channel weights when loading;
-a Hugging Face model's first 3-channel convolution is summed over its input channels.
+a Hugging Face model's first 3-channel convolution is summed over its input channels. With
+`space_to_depth: k` the normalised pixels are folded into k^2 channels first (timm creates
+the stem with `in_chans=k^2`), so fine lines reach the stem unblurred at a k-times smaller
+side.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import torch.nn.functional as F
 from timm.models import group_parameters
 from torch import nn
 
-from cxr.errors import InputError
+from cxr.errors import CxrError, InputError
 from cxr.models.config import EncoderConfig, FreezeMode
 
 log = logging.getLogger(__name__)
@@ -67,6 +70,8 @@ class ImageEncoder(nn.Module):
     def _features(self, pixels: torch.Tensor) -> torch.Tensor:
         if self.is_hf:
             return self.backbone(pixel_values=pixels).last_hidden_state
+        if self.config.space_to_depth > 1:
+            pixels = F.pixel_unshuffle(pixels, self.config.space_to_depth)
         return self.backbone.forward_features(pixels)  # type: ignore[operator]
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
@@ -92,6 +97,8 @@ class ImageEncoder(nn.Module):
 
 def _build_backbone(config: EncoderConfig) -> tuple[nn.Module, bool]:
     """The backbone and whether it is a Hugging Face model."""
+    if config.space_to_depth != 1 and (config.hf_path or config.hf_model_type):
+        raise CxrError("encoder.space_to_depth applies to timm encoders only (not hf_path)")
     if config.hf_path is not None:
         return _load_hf_vision_model(Path(config.hf_path)), True
     if config.hf_model_type is not None:
@@ -100,7 +107,13 @@ def _build_backbone(config: EncoderConfig) -> tuple[nn.Module, bool]:
 
 
 def _build_timm_model(config: EncoderConfig) -> nn.Module:
-    kwargs: dict[str, Any] = {"num_classes": 0, "in_chans": 1, **config.timm_kwargs}
+    if config.space_to_depth < 1 or config.image_size % config.space_to_depth:
+        raise CxrError(
+            f"encoder.space_to_depth: {config.space_to_depth} must be >= 1 and divide "
+            f"encoder.image_size ({config.image_size})"
+        )
+    channels = config.space_to_depth**2
+    kwargs: dict[str, Any] = {"num_classes": 0, "in_chans": channels, **config.timm_kwargs}
     if config.weights is None:
         return timm.create_model(config.name, pretrained=False, **kwargs)
     weights = Path(config.weights)

@@ -11,7 +11,7 @@ import torch
 from tiny_models import IMAGE_SIZE, make_batch, tiny_encoder, tiny_model
 from transformers import PreTrainedTokenizerBase, ViTConfig, ViTModel
 
-from cxr.errors import InputError
+from cxr.errors import CxrError, InputError
 from cxr.models import EncoderConfig, FreezeMode, ReportModel
 from cxr.models.encoders import ImageEncoder
 
@@ -173,3 +173,24 @@ def test_last_n_on_a_hugging_face_model(hf_vit_folder: Path) -> None:
     assert any(name.startswith("layers.1.") for name in names)
     assert not any(name.startswith(("layers.0.", "embeddings.")) for name in names)
     assert "layernorm.weight" in names
+
+
+def test_space_to_depth_reads_twice_the_side_at_the_cost_of_half() -> None:
+    folded = ImageEncoder(tiny_encoder(image_size=2 * IMAGE_SIZE, space_to_depth=2))
+    plain = ImageEncoder(tiny_encoder())
+    image = torch.zeros(1, 1, 2 * IMAGE_SIZE, 2 * IMAGE_SIZE)
+    line = image.clone()
+    line[..., :, IMAGE_SIZE : IMAGE_SIZE + 2] = 1.0  # a 2-pixel vertical line
+
+    assert folded.num_tokens == plain.num_tokens
+    assert folded(image).shape == (1, plain.num_tokens, plain.feature_dim)
+    # The stem sees all four pixels of each 2 x 2 block as channels: nothing is averaged.
+    stem_input = torch.nn.functional.pixel_unshuffle(line, 2)
+    assert stem_input.shape == (1, 4, IMAGE_SIZE, IMAGE_SIZE)
+    assert set(stem_input[0, :, 0, IMAGE_SIZE // 2].tolist()) == {1.0}
+    assert not torch.equal(folded(image), folded(line))
+
+
+def test_space_to_depth_must_divide_the_image_size() -> None:
+    with pytest.raises(CxrError, match="space_to_depth"):
+        ImageEncoder(tiny_encoder(image_size=65, space_to_depth=2))

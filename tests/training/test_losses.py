@@ -4,11 +4,24 @@ from __future__ import annotations
 
 import math
 
+import pytest
 import torch
 import torch.nn.functional as F
 
-from cxr.training.losses import change_loss, tube_line_loss
-from cxr.types import CHANGE_UNKNOWN, TUBE_LINE_DEVICES, TUBE_LINE_LABELS
+from cxr.training.losses import (
+    balanced_change_weights,
+    change_loss,
+    observation_loss,
+    tube_line_loss,
+)
+from cxr.types import (
+    CHANGE_FINDINGS,
+    CHANGE_UNKNOWN,
+    OBSERVATIONS,
+    TUBE_LINE_DEVICES,
+    TUBE_LINE_LABELS,
+    Change,
+)
 
 NAN = float("nan")
 ETT = list(TUBE_LINE_DEVICES["ETT"])
@@ -118,3 +131,44 @@ def test_unknown_change_labels_and_studies_without_prior_get_no_gradient() -> No
     assert (logits.grad[1] == 0).all()
     assert (logits.grad[2, 1] == 0).all()
     assert (logits.grad[0] != 0).all()
+
+
+def test_balanced_change_weights_equalise_each_findings_classes() -> None:
+    improving, stable = Change.IMPROVING.code, Change.STABLE.code
+    targets = torch.full((4, len(CHANGE_FINDINGS)), CHANGE_UNKNOWN)
+    targets[:, 0] = torch.tensor([improving, stable, stable, stable])
+
+    weights = balanced_change_weights(targets)
+
+    # Finding 0: 4 known labels over the 2 classes seen: 4 / (2 x 1) and 4 / (2 x 3).
+    assert weights[0].tolist() == pytest.approx([2.0, 2 / 3, 0.0])
+    assert weights[1:].eq(0).all()  # no label known
+    # Weighted, each seen class carries half of the finding's loss.
+    assert float(weights[0, improving] * 1) == pytest.approx(float(weights[0, stable] * 3))
+
+
+def test_weighted_change_loss_is_the_weighted_mean_of_the_label_losses() -> None:
+    logits = torch.randn(2, len(CHANGE_FINDINGS), 3)
+    targets = torch.full((2, len(CHANGE_FINDINGS)), CHANGE_UNKNOWN)
+    targets[0, 0], targets[1, 0] = 0, 1
+    weights = torch.ones(len(CHANGE_FINDINGS), 3)
+    weights[0, 0], weights[0, 1] = 3.0, 1.0
+
+    loss = change_loss(logits, targets, torch.ones(2, dtype=torch.bool), weights)
+
+    first = F.cross_entropy(logits[0, 0][None], torch.tensor([0]))
+    second = F.cross_entropy(logits[1, 0][None], torch.tensor([1]))
+    assert float(loss) == pytest.approx(float((3 * first + second) / 4), rel=1e-5)
+
+
+def test_observation_loss_ignores_unknown_observations() -> None:
+    logits = torch.zeros(2, len(OBSERVATIONS), requires_grad=True)
+    targets = torch.full((2, len(OBSERVATIONS)), float("nan"))
+    targets[0, 2] = 1.0
+
+    loss = observation_loss(logits, targets)
+    loss.backward()
+
+    assert float(loss) == pytest.approx(math.log(2))
+    assert logits.grad is not None
+    assert logits.grad.nonzero().tolist() == [[0, 2]]

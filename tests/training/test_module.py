@@ -131,3 +131,23 @@ def test_a_change_label_without_a_prior_image_does_not_move_the_change_head(
     module.zero_grad()
     module.shared_step(batch, "train").backward()
     assert any(p.grad is not None and p.grad.any() for p in change_head)
+
+
+def test_unknown_observations_do_not_move_the_findings_head(
+    phantom_folder: Path, tmp_path: Path
+) -> None:
+    datamodule = make_datamodule(phantom_folder, tmp_path / "cache")
+    datamodule.setup("fit")
+    batch = next(iter(datamodule.train_dataloader()))
+    assert not torch.isnan(batch["observations"]).all()  # the phantom labels every observation
+    module = ReportModule(phantom_model(datamodule))
+    findings_head = list(module.model.findings_head.parameters())
+
+    unlabelled = dict(batch, observations=torch.full_like(batch["observations"], float("nan")))
+    module.shared_step(unlabelled, "train").backward()
+    # The report loss reaches the head only through discrete calls: no gradient either.
+    assert all(p.grad is None or not p.grad.any() for p in findings_head)
+
+    module.zero_grad()
+    module.shared_step(batch, "train").backward()
+    assert any(p.grad is not None and p.grad.any() for p in findings_head)
