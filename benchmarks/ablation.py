@@ -16,7 +16,7 @@ Variants (`cxr fit` overrides):
 and "no decoding constraints": the full model's folder generating without them.
 
 Usage: python benchmarks/ablation.py [--steps 300] [--patients 820] [--jobs 1]
-       [--out runs/ablation] [--only NAME ...]
+       [--out runs/ablation] [--data-from runs/learnability] [--only NAME ...]
 """
 
 from __future__ import annotations
@@ -115,13 +115,16 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "ablation")
     parser.add_argument("--only", nargs="*", help="variants to run (default: all)")
+    parser.add_argument(
+        "--data-from", type=Path, help="reuse this earlier run's data/ (e.g. runs/learnability)"
+    )
     args = parser.parse_args()
     names = args.only or [*VARIANTS, UNCONSTRAINED]
     trained = [name for name in names if name in VARIANTS]
-    data_from = args.out / slug("full")
+    data_from = args.data_from or args.out / slug("full")
     results: dict[str, dict[str, Any]] = {}
-    if "full" in trained:  # first: it synthesizes the data the others reuse
-        results["full"] = run_variant("full", args, data_from)
+    if "full" in trained and not (data_from / "data" / "heldout" / "labels.csv").exists():
+        results["full"] = run_variant("full", args, data_from)  # it synthesizes the data
         trained.remove("full")
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
         futures = {name: pool.submit(run_variant, name, args, data_from) for name in trained}

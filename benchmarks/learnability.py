@@ -20,7 +20,7 @@ trivial baseline, measured in the same run:
 one ingredient off), `--data-from DIR` reuses the phantom data of an earlier run, and
 `--json` writes the figures to a file.
 
-Usage: python benchmarks/learnability.py [--patients 820] [--steps 450] [--minutes 15]
+Usage: python benchmarks/learnability.py [--patients 820] [--steps 420] [--minutes 15]
        [--out runs/learnability] [--set model.init_args.decoder.grounded=false]
 """
 
@@ -242,7 +242,7 @@ def main() -> None:
         "--patients", type=int, default=820, help="training patients (1-4 studies each)"
     )
     parser.add_argument("--heldout-patients", type=int, default=100)
-    parser.add_argument("--steps", type=int, default=450, help="optimizer steps of training")
+    parser.add_argument("--steps", type=int, default=420, help="optimizer steps of training")
     parser.add_argument("--minutes", type=float, default=15.0, help="training wall-time cap")
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "learnability")
     parser.add_argument("--data-from", type=Path, help="reuse the data/ folder of this earlier run")
