@@ -99,21 +99,22 @@ def _canonical_status(device: str, value: Any) -> str:
     return names[text.casefold()]
 
 
+def _numeric_columns(frame: pd.DataFrame, names: tuple[str, ...]) -> np.ndarray:
+    """(rows x names) numeric values of the columns `names`; NaN where missing or not a number."""
+    values = np.full((len(frame), len(names)), np.nan)
+    for column, name in enumerate(names):
+        if name in frame.columns:
+            values[:, column] = pd.to_numeric(frame[name], errors="coerce").to_numpy(float)
+    return values
+
+
 def tube_line_values(frame: pd.DataFrame) -> np.ndarray:
     """(rows x 11) tube/line values in TUBE_LINE_LABELS order; NaN where missing."""
-    values = np.full((len(frame), len(TUBE_LINE_LABELS)), np.nan)
-    for column, label in enumerate(TUBE_LINE_LABELS):
-        if label in frame.columns:
-            values[:, column] = pd.to_numeric(frame[label], errors="coerce").to_numpy(float)
-    return values
+    return _numeric_columns(frame, TUBE_LINE_LABELS)
 
 
 def _observation_columns(frame: pd.DataFrame) -> np.ndarray:
-    values = np.full((len(frame), len(OBSERVATIONS)), np.nan)
-    for column, observation in enumerate(OBSERVATIONS):
-        if observation in frame.columns:
-            values[:, column] = pd.to_numeric(frame[observation], errors="coerce").to_numpy(float)
-    return values
+    return _numeric_columns(frame, OBSERVATIONS)
 
 
 def _refuse_values(frame: pd.DataFrame, values: np.ndarray, bad: np.ndarray, expected: str) -> None:

@@ -82,14 +82,19 @@ def predicted_calls(heads: HeadLogits, thresholds: torch.Tensor | np.ndarray) ->
     )
 
 
+def batch_observations(batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """The batch's observation labels [B, 14] (all unknown in batches made without them)."""
+    observations = batch.get("observations")
+    if observations is None:
+        rows = len(batch["tube_line"])
+        return batch["tube_line"].new_full((rows, len(OBSERVATIONS)), float("nan"))
+    return observations
+
+
 def reference_calls(batch: dict[str, torch.Tensor], available: torch.Tensor) -> Calls:
     """The reference labels of a batch as calls, -1 where a label is unknown."""
     tube_line = batch["tube_line"]
-    rows = len(tube_line)
-    observations = batch.get("observations")
-    if observations is None:
-        observations = torch.full((rows, len(OBSERVATIONS)), float("nan"))
-    observations = observations.to(tube_line.device)
+    observations = batch_observations(batch).to(tube_line.device)
     known = ~torch.isnan(observations)
     devices = torch.from_numpy(status_codes(tube_line.float().cpu().numpy()))
     changes = batch["change"].long().masked_fill(~available[:, None], CHANGE_NOT_ASSESSED)

@@ -11,6 +11,7 @@ from torch import nn
 from torchmetrics import Metric, MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MultilabelAUROC
 
+from cxr.models.grounding import batch_observations
 from cxr.training.losses import (
     balanced_change_weights,
     change_loss,
@@ -33,15 +34,6 @@ def _stage_metrics() -> MetricCollection:
             ),
         }
     )
-
-
-def _observations(batch: dict[str, Any]) -> torch.Tensor:
-    """The batch's observation labels [B, 14] (all unknown in batches made without them)."""
-    observations = batch.get("observations")
-    if observations is None:
-        rows = len(batch["tube_line"])
-        return batch["tube_line"].new_full((rows, len(OBSERVATIONS)), float("nan"))
-    return observations
 
 
 class ReportModule(L.LightningModule):
@@ -116,7 +108,7 @@ class ReportModule(L.LightningModule):
     def shared_step(self, batch: dict[str, Any], stage: str) -> torch.Tensor:
         output = self.model(batch, replace_probability=self.replace_probability(stage))
         tube_line = tube_line_loss(output.tube_line_logits, batch["tube_line"])
-        findings = observation_loss(output.observation_logits, _observations(batch))
+        findings = observation_loss(output.observation_logits, batch_observations(batch))
         change = change_loss(
             output.change_logits,
             batch["change"],
@@ -150,7 +142,7 @@ class ReportModule(L.LightningModule):
         metrics["tube_line_auroc"].update(
             output.tube_line_logits.detach().sigmoid(), tube_line_target
         )
-        observation_target = torch.nan_to_num(_observations(batch), nan=-1.0).long()
+        observation_target = torch.nan_to_num(batch_observations(batch), nan=-1.0).long()
         metrics["findings_auroc"].update(
             output.observation_logits.detach().sigmoid(), observation_target
         )
