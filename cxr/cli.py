@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from jsonargparse import ActionConfigFile, ArgumentParser, get_loader
+from jsonargparse import ActionConfigFile, ArgumentParser, DefaultHelpFormatter, get_loader
 
 import cxr
 from cxr.errors import CxrError, InputError
@@ -108,11 +108,25 @@ def _summary(docstring: str) -> str:
     return description.splitlines()[0] if description else ""
 
 
+class _HelpFormatter(DefaultHelpFormatter):
+    """jsonargparse's help, with the epilog's lines kept as written."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        if "\n  " in text:  # an epilog laid out in lines
+            return "".join(indent + line for line in text.splitlines(keepends=True))
+        return super()._fill_text(text, width, indent)
+
+
 def command_parser(name: str) -> ArgumentParser:
     """The parser of function command `name`: its options from its signature and docstring
     (this imports the command's module)."""
     func = _load(COMMANDS[name])
-    parser = ArgumentParser(description=_description(inspect.getdoc(func) or ""))
+    epilog = getattr(func, "epilog", None)  # a function giving text after the options
+    parser = ArgumentParser(
+        description=_description(inspect.getdoc(func) or ""),
+        epilog=epilog() if callable(epilog) else None,
+        formatter_class=_HelpFormatter,
+    )
     parser.add_argument("--config", action=ActionConfigFile, help="YAML file with these options.")
     parser.add_function_arguments(func, as_positional=True, fail_untyped=True)
     return parser

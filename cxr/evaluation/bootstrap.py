@@ -25,25 +25,41 @@ MetricFunction = Callable[[np.ndarray], dict[str, np.ndarray]]
 
 @dataclass(frozen=True)
 class Estimate:
-    """A metric's value on the evaluation set and its bootstrap interval."""
+    """A metric's value on the evaluation set and its bootstrap interval; a metric that could
+    not be computed (a model-based scorer without its weights) has NaN and `unavailable`."""
 
     value: float
     ci_low: float
     ci_high: float
-
-    def to_dict(self) -> dict[str, float | None]:
-        """JSON-ready; NaN becomes None."""
-        return {k: (None if np.isnan(v) else float(v)) for k, v in vars(self).items()}
+    unavailable: str | None = None  # "unavailable: <reason>"
 
     @classmethod
-    def from_dict(cls, values: Mapping[str, float | None]) -> Estimate:
+    def missing(cls, note: str) -> Estimate:
+        """A metric that was not computed, and why."""
+        return cls(float("nan"), float("nan"), float("nan"), note)
+
+    def to_dict(self) -> dict[str, float | str | None]:
+        """JSON-ready; NaN becomes None; `unavailable` only when set."""
+        values: dict[str, float | str | None] = {
+            k: None if np.isnan(v) else float(v)
+            for k, v in (("value", self.value), ("ci_low", self.ci_low), ("ci_high", self.ci_high))
+        }
+        if self.unavailable is not None:
+            values["unavailable"] = self.unavailable
+        return values
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, float | str | None]) -> Estimate:
         """The inverse of `to_dict`; None (or an absent bound) is NaN."""
 
         def number(key: str) -> float:
             value = values.get(key)
             return float("nan") if value is None else float(value)
 
-        return cls(number("value"), number("ci_low"), number("ci_high"))
+        note = values.get("unavailable")
+        return cls(
+            number("value"), number("ci_low"), number("ci_high"), None if note is None else str(note)
+        )
 
 
 def patient_weights(patient_ids: Sequence[str], n_resamples: int, seed: int) -> np.ndarray:

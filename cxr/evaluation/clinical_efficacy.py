@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from cxr.evaluation.classification import binary_counts, micro_macro, precision_recall_f1
-from cxr.evaluation.metric_keys import PerSubject, clinical_key
+from cxr.evaluation.metric_keys import Labeler, clinical_key
 from cxr.types import COMMON_OBSERVATIONS, OBSERVATIONS
 
 
@@ -58,13 +58,20 @@ class ClinicalEfficacy:
     """Clinical-efficacy metrics of one system as a function of bootstrap study weights."""
 
     def __init__(
-        self, predicted: pd.DataFrame, reference: pd.DataFrame, uncertain: UncertainMapping
+        self,
+        predicted: pd.DataFrame,
+        reference: pd.DataFrame,
+        uncertain: UncertainMapping,
+        labeler: Labeler = Labeler.RULES,
     ) -> None:
         """Args:
-        predicted: `label_reports` of the generated texts.
-        reference: `label_reports` of the reference texts, row for row.
+        predicted: `label_reports` of the generated texts (or another labeler's table with
+            the OBSERVATIONS columns).
+        reference: the same labeler's table of the reference texts, row for row.
         uncertain: how uncertain mentions count.
+        labeler: whose labels these are; it names the metrics.
         """
+        self.labeler = labeler
         self._predicted, self._reference, self._valid = _positive_and_valid(
             predicted, reference, uncertain
         )
@@ -76,10 +83,10 @@ class ClinicalEfficacy:
         for columns in (list(range(len(OBSERVATIONS))), common):
             summary = micro_macro(tp[:, columns], fp[:, columns], fn[:, columns])
             for statistic, values in summary.items():
-                result[clinical_key(statistic, len(columns))] = values
+                result[clinical_key(statistic, len(columns), self.labeler)] = values
         _, _, f1 = precision_recall_f1(tp, fp, fn)
         for column, observation in enumerate(OBSERVATIONS):
-            result[PerSubject.OBSERVATION_F1.key(observation)] = f1[:, column]
+            result[self.labeler.per_observation.key(observation)] = f1[:, column]
         return result
 
 

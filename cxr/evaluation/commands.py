@@ -12,7 +12,13 @@ from cxr.evaluation.evaluate import EvaluationOptions, evaluate_files
 from cxr.evaluation.nlg import java_available
 from cxr.evaluation.outputs import format_table, write_outputs
 from cxr.evaluation.records import split_paths
-from cxr.evaluation.scorers import load_scorers, parse_weight_specs
+from cxr.evaluation.scorers import (
+    ScorerOptions,
+    default_cache_folder,
+    load_scorers,
+    parse_scorer_specs,
+    scorer_help,
+)
 from cxr.evaluation.studies import Section
 
 log = logging.getLogger(__name__)
@@ -30,7 +36,10 @@ def evaluate(
     baselines: bool = False,
     train_references: str | list[str] | None = None,
     retrieval_features: str | None = None,
-    scorer_weights: list[str] | None = None,
+    scorer: list[str] | None = None,
+    scorer_device: str = "cpu",
+    scorer_batch_size: int = 16,
+    scorer_cache: str | None = None,
     meteor: bool | None = None,
     plots: bool = True,
 ) -> int:
@@ -52,7 +61,10 @@ def evaluate(
         baselines: add the most-common-report and retrieval baselines (needs --train_references).
         train_references: training references for the baselines (same formats; annotation .json uses its train split).
         retrieval_features: .npz with arrays study_ids and features (train and test studies) for nearest-neighbour retrieval; without it the retrieval baseline is a seeded random training report, named random-train-report.
-        scorer_weights: model-based scorers to run from local weights, as NAME=PATH (e.g. chexbert=/models/chexbert.pth); never downloaded.
+        scorer: model-based scorers to run, as NAME=DIR with DIR a local Hugging Face hub cache holding that scorer's files (listed below, with the command that fetches them); never downloaded. Repeat or comma-list for several.
+        scorer_device: device the model-based scorers run on (cpu, cuda, cuda:1, ...).
+        scorer_batch_size: reports per batch in the model-based scorers.
+        scorer_cache: folder of the per-study score cache (default: $XDG_CACHE_HOME/cxr/scores, i.e. ~/.cache/cxr/scores); "none" keeps nothing between runs.
         meteor: compute METEOR (needs java); default: when java is on PATH.
         plots: write the PNG plots.
     """
@@ -66,7 +78,20 @@ def evaluate(
         raise InputError("--baselines", "needs --train_references")
     if meteor and not java_available():
         raise InputError("--meteor", "METEOR needs java on PATH")
-    scorers = load_scorers(parse_weight_specs(scorer_weights or []))
+    if scorer_batch_size < 1:
+        raise InputError("--scorer_batch_size", "must be 1 or more")
+    cache = (
+        None
+        if scorer_cache == "none"
+        else Path(scorer_cache).expanduser()
+        if scorer_cache
+        else default_cache_folder()
+    )
+    scorers = load_scorers(
+        parse_scorer_specs(split_paths(scorer) if scorer else []),
+        ScorerOptions(scorer_device, scorer_batch_size),
+        cache_folder=cache,
+    )
     options = EvaluationOptions(
         Section(section), UncertainMapping(uncertain), bootstrap, seed, meteor
     )
@@ -96,3 +121,6 @@ def evaluate(
         )
     log.info("wrote %s", ", ".join(str(p) for p in written))
     return 0
+
+
+evaluate.epilog = scorer_help  # type: ignore[attr-defined]

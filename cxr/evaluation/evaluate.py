@@ -30,11 +30,17 @@ from cxr.evaluation.change_metrics import ChangeMetrics, change_confusions
 from cxr.evaluation.clinical_efficacy import ClinicalEfficacy, UncertainMapping
 from cxr.evaluation.findings_metrics import FindingsMetrics
 from cxr.evaluation.labeler import label_reports
-from cxr.evaluation.metric_keys import METEOR, PerSubject, per_subject_keys
+from cxr.evaluation.metric_keys import (
+    METEOR,
+    Labeler,
+    PerSubject,
+    per_subject_keys,
+    reciprocal_key,
+)
 from cxr.evaluation.nlg import NlgStatistics, java_available, tokenize_report
 from cxr.evaluation.records import read_joined
 from cxr.evaluation.report_head_consistency import ReportHeadConsistency
-from cxr.evaluation.scorers import ModelScorers
+from cxr.evaluation.scorers import ModelScorers, ScorerResults
 from cxr.evaluation.studies import (
     References,
     Section,
@@ -44,7 +50,7 @@ from cxr.evaluation.studies import (
     read_matched,
 )
 from cxr.evaluation.tube_line_metrics import TubeLineMetrics
-from cxr.types import OBSERVATION_THRESHOLD
+from cxr.types import OBSERVATION_THRESHOLD, OBSERVATIONS
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +94,8 @@ class SystemMetrics:
         self.nlg: NlgStatistics | None = None
         self.clinical: ClinicalEfficacy | None = None
         self.consistency: ReportHeadConsistency | None = None
-        self.model_scores: dict[str, np.ndarray] = {}
+        self.model_scores = ScorerResults()
+        self.model_labels: list[ClinicalEfficacy] = []
         if texts and generated_labels is not None:
             self.nlg = NlgStatistics(
                 [tokenize_report(t) for t in hypotheses],
@@ -99,6 +106,16 @@ class SystemMetrics:
                 generated_labels[self.text_mask], reference_labels, options.uncertain
             )
             self.model_scores = scorers.per_study(hypotheses, texts)
+            # CheXbert-F1 counts uncertain mentions as positive, the convention of the field.
+            self.model_labels = [
+                ClinicalEfficacy(
+                    pd.DataFrame(generated, columns=list(OBSERVATIONS)),
+                    pd.DataFrame(reference, columns=list(OBSERVATIONS)),
+                    UncertainMapping.POSITIVE,
+                    Labeler.CHEXBERT,
+                )
+                for generated, reference in self.model_scores.labels.values()
+            ]
         if has_head and generated_labels is not None:
             self.consistency = ReportHeadConsistency(
                 generated_labels, system.outputs.observations, options.uncertain
@@ -124,8 +141,13 @@ class SystemMetrics:
         if self.consistency is not None:
             result.update(self.consistency(weights))
         if self.nlg is not None:
-            for name, values in self.model_scores.items():
+            for labels in self.model_labels:
+                result.update(labels(text_weights))
+            for name, values in self.model_scores.scores.items():
                 result[name] = text_weights @ values / text_weights.sum(axis=1)
+                if name in self.model_scores.reciprocals:
+                    with np.errstate(divide="ignore"):
+                        result[reciprocal_key(name)] = 1.0 / result[name]
         result.update(self.tube_line.aucs(weights))
         result.update(self.findings(weights))
         result.update(self.tube_line.status_accuracies(weights))
@@ -230,6 +252,10 @@ def evaluate_systems(
     results = {
         name: bootstrap(m, n, weights, point=m.official_values()) for name, m in metrics.items()
     }
+    if text_refs:
+        for estimates in results.values():
+            for metric, note in scorers.unavailable_metrics().items():
+                estimates.setdefault(metric, Estimate.missing(note))
     names = [s.name for s in systems]
     differences = (
         paired_differences(metrics[names[0]], metrics[names[1]], n, weights) if compare else {}

@@ -54,6 +54,7 @@ class PerSubject(str, Enum):
     FINDINGS_AUC = "FindingsAUC"  # per OBSERVATIONS observation (findings-head probability)
     STATUS_ACCURACY = "StatusAcc"  # per TUBE_LINE_DEVICES device
     OBSERVATION_F1 = "CE-F1"  # per labeler observation
+    CHEXBERT_F1 = "CheXbert-F1"  # per CheXbert observation (model-based scorer)
     REPORT_HEAD_AGREEMENT = "ReportHeadAgree"  # per OBSERVATIONS observation: report vs head
     CHANGE_MACRO_ACCURACY = "ChangeMacroAcc"  # per CHANGE_FINDINGS finding (balanced accuracy)
     CHANGE_ACCURACY = "ChangeAcc"  # per CHANGE_FINDINGS finding
@@ -80,16 +81,32 @@ def per_subject_keys(keys: Iterable[str], families: Iterable[PerSubject]) -> lis
     return [k for k in keys if k.startswith(prefixes)]
 
 
-def clinical_key(statistic: str, n_observations: int) -> str:
-    """A clinical-efficacy summary, e.g. "CE-F1-micro-14".
+class Labeler(str, Enum):
+    """Who labels the reports for a clinical-efficacy family: cxr's rule-based labeler ("CE")
+    or the CheXbert model (the `chexbert` scorer)."""
+
+    RULES = "CE"
+    CHEXBERT = "CheXbert"
+
+    @property
+    def per_observation(self) -> PerSubject:
+        """The family of its per-observation F1."""
+        return {Labeler.RULES: PerSubject.OBSERVATION_F1, Labeler.CHEXBERT: PerSubject.CHEXBERT_F1}[
+            self
+        ]
+
+
+def clinical_key(statistic: str, n_observations: int, labeler: Labeler = Labeler.RULES) -> str:
+    """A clinical-efficacy summary, e.g. "CE-F1-micro-14" or "CheXbert-F1-macro-5".
 
     Args:
         statistic: a key of `cxr.evaluation.classification.micro_macro` ("P-micro", ...).
         n_observations: how many observations it pools (all 14, or the 5 common ones).
+        labeler: whose labels are compared.
     """
-    return f"CE-{statistic}-{n_observations}"
+    return f"{labeler.value}-{statistic}-{n_observations}"
 
 
-def scorer_key(scorer: str, metric: str) -> str:
-    """A model-based scorer's metric, e.g. "chexbert/F1"."""
-    return f"{scorer}/{metric}"
+def reciprocal_key(metric: str) -> str:
+    """A corpus mean reported as its reciprocal, e.g. "1/RadCliQ-v1" (ReXrank's column)."""
+    return f"1/{metric}"

@@ -1,7 +1,7 @@
 """What `cxr evaluate` writes, and reading it back.
 
 An output folder holds metrics.json ({metric: {value, ci_low, ci_high}} of the evaluated
-system), systems.json (every system, the evaluated one first, then --compare and the
+system; a model-based scorer that did not run has {value: null, ..., unavailable: reason}), systems.json (every system, the evaluated one first, then --compare and the
 baselines), differences.json (with --compare), run_info.json, unmatched_ids.csv, and the
 PNG plots (tube_line_roc, findings_roc, change_confusion, observation_f1; each only when its
 metrics exist). `format_table` is the printed table; `format_estimate` is the one way a metric cell
@@ -35,8 +35,11 @@ _UNMATCHED_COLUMNS = ["study_id", "problem"]
 
 
 def format_estimate(estimate: Estimate | None) -> str:
-    """ "value [ci_low, ci_high]" to 4 decimals; the value alone without an interval; "-" when
-    absent or undefined."""
+    """ "value [ci_low, ci_high]" to 4 decimals; the value alone without an interval;
+    "unavailable: reason" for a metric that could not be computed; "-" when absent or
+    undefined."""
+    if estimate is not None and estimate.unavailable is not None:
+        return estimate.unavailable
     if estimate is None or np.isnan(estimate.value):
         return "-"
     if np.isnan(estimate.ci_low):
@@ -65,7 +68,7 @@ def format_table(evaluation: Evaluation) -> str:
     return "\n".join(lines)
 
 
-def _as_json(estimates: Mapping[str, Estimate]) -> dict[str, dict[str, float | None]]:
+def _as_json(estimates: Mapping[str, Estimate]) -> dict[str, dict[str, float | str | None]]:
     return {name: e.to_dict() for name, e in estimates.items()}
 
 
@@ -136,7 +139,7 @@ def _read_json(path: Path) -> Any:
         raise InputError(path, f"not JSON: {error}") from error
 
 
-def _estimates(raw: Mapping[str, Mapping[str, float | None]]) -> dict[str, Estimate]:
+def _estimates(raw: Mapping[str, Mapping[str, float | str | None]]) -> dict[str, Estimate]:
     return {name: Estimate.from_dict(values) for name, values in raw.items()}
 
 

@@ -8,11 +8,12 @@ from cxr.evaluation.metric_keys import (
     FINDINGS_AUC_MACRO,
     NLG_METRICS,
     REPORT_HEAD_AGREEMENT_MICRO,
+    Labeler,
     PerSubject,
     clinical_key,
     is_per_subject,
     per_subject_keys,
-    scorer_key,
+    reciprocal_key,
 )
 
 
@@ -30,7 +31,9 @@ def test_names_are_spelled_as_metrics_json_has_them() -> None:
     assert REPORT_HEAD_AGREEMENT_MICRO == "ReportHeadAgree-micro"
     assert PerSubject.CHANGE_MACRO_ACCURACY.key("edema") == "ChangeMacroAcc/edema"
     assert CHANGE_MACRO_ACCURACY == "ChangeMacroAcc"
-    assert scorer_key("chexbert", "F1") == "chexbert/F1"
+    assert clinical_key("F1-macro", 5, Labeler.CHEXBERT) == "CheXbert-F1-macro-5"
+    assert Labeler.CHEXBERT.per_observation.key("Edema") == "CheXbert-F1/Edema"
+    assert reciprocal_key("RadCliQ-v1") == "1/RadCliQ-v1"
 
 
 def test_select_gives_one_familys_subjects_and_nothing_else() -> None:

@@ -1,6 +1,7 @@
-"""Model-based scorers (cxr/evaluation/scorers.py): every known scorer has a status, unknown
-names are errors, and a runner's per-study scores are computed once per system and
-bootstrapped as a mean."""
+"""Model-based scorers (cxr/evaluation/scorers.py): every known scorer has a status, shown in
+place of its metrics when it did not run; weights folders are checked before loading; per-study
+results are computed once, cached by text and scorer version, and bootstrapped like every
+other metric."""
 
 from __future__ import annotations
 
@@ -13,65 +14,166 @@ import pytest
 
 from cxr.errors import InputError
 from cxr.evaluation.evaluate import EvaluationOptions, evaluate_systems
-from cxr.evaluation.scorers import RUNNER_LOADERS, ModelScorers, load_scorers, parse_weight_specs
-from cxr.evaluation.studies import Section, StudyTable, System, build_references
+from cxr.evaluation.outputs import format_table, read_evaluation, write_outputs
+from cxr.evaluation.scorers import (
+    LoadedScorer,
+    ModelScorers,
+    ScoreCache,
+    known_scorers,
+    load_scorers,
+    parse_scorer_specs,
+)
+from cxr.evaluation.studies import References, Section, StudyTable, System, build_references
+from cxr.types import OBSERVATIONS
 
 
-def test_every_known_scorer_says_why_it_is_unavailable(tmp_path: Path) -> None:
-    assert load_scorers({}).notes() == dict.fromkeys(
-        RUNNER_LOADERS, "unavailable: no local weights given"
-    )
-    weights = tmp_path / "chexbert.pth"
-    weights.write_bytes(b"")
-    scorers = load_scorers(parse_weight_specs([f"CheXbert={weights}"]))
-    assert scorers.runners == {}
-    assert scorers.notes()["chexbert"].startswith("unavailable: weights given")
-    with pytest.raises(InputError, match="not found"):
-        load_scorers({"chexbert": tmp_path / "missing.pth"})
-
-
-@pytest.mark.parametrize("spec", ["chexbert", "=x", "bleurt=/models/bleurt"])
-def test_a_wrong_weight_spec_is_a_user_error(spec: str) -> None:
-    with pytest.raises(InputError):
-        parse_weight_specs([spec])
-
-
-class WordCount:
-    """Scores a report by its number of words; counts its calls."""
-
-    version = "test"
-
-    def __init__(self) -> None:
-        self.calls = 0
-
-    def per_study(
-        self, hypotheses: Sequence[str], references: Sequence[str]
-    ) -> dict[str, np.ndarray]:
-        self.calls += 1
-        assert len(hypotheses) == len(references)
-        return {"words": np.array([len(h.split()) for h in hypotheses], float)}
-
-
-def test_a_runner_runs_once_per_system_and_its_mean_is_bootstrapped() -> None:
-    references = build_references(
+def _references() -> References:
+    return build_references(
         pd.DataFrame(
             {
-                "study_id": ["s1", "s2", "s3"],
-                "patient_id": ["p1", "p2", "p3"],
-                "findings": ["No effusion.", "", "Small effusion."],
+                "study_id": ["s1", "s2", "s3", "s4"],
+                "patient_id": ["p1", "p2", "p3", "p3"],
+                "findings": ["No effusion.", "", "Small effusion.", "Edema."],
             }
         ),
         Section.REPORT,
     )
-    texts = ["one", "two words", "three words here"]
-    runner = WordCount()
+
+
+def test_a_scorer_without_weights_is_unavailable_in_the_table_and_metrics_json(
+    tmp_path: Path,
+) -> None:
+    scorers = load_scorers({})
+    assert scorers.notes() == {
+        name: f"unavailable: no weights folder given (--scorer {name}=DIR)"
+        for name in known_scorers()
+    }
     evaluation = evaluate_systems(
-        [System("model", StudyTable.text_only(texts))],
-        references,
-        EvaluationOptions(n_bootstrap=50, meteor=False),
-        scorers=ModelScorers(runners={"count": runner}),
+        [System("model", StudyTable.text_only(["a", "b", "c", "d"]))],
+        _references(),
+        EvaluationOptions(n_bootstrap=5, meteor=False),
+        scorers=scorers,
     )
-    estimate = evaluation.systems["model"]["count/words"]
-    assert estimate.value == pytest.approx((1 + 3) / 2)  # s2 has no reference text
+    write_outputs(evaluation, tmp_path, make_plots=False)
+    metrics = read_evaluation(tmp_path).systems["model"]
+    table = format_table(evaluation)
+    for spec in known_scorers().values():
+        for metric in spec.metrics:
+            assert np.isnan(metrics[metric].value)
+            assert metrics[metric].unavailable == (
+                f"unavailable: no weights folder given (--scorer {spec.name}=DIR)"
+            )
+            assert metric in table
+    assert "unavailable: no weights folder given (--scorer chexbert=DIR)" in table
+
+
+def test_a_folder_without_the_needed_files_names_them_and_how_to_fetch_them(
+    tmp_path: Path,
+) -> None:
+    with pytest.raises(InputError, match="not a directory"):
+        load_scorers({"chexbert": tmp_path / "absent"})
+    needs = known_scorers()["chexbert"].needs
+    with pytest.raises(InputError) as raised:
+        load_scorers({"chexbert": tmp_path})
+    for need in needs:
+        assert f"hf download {need.repo_id} {need.filename} --cache-dir {tmp_path}" in str(
+            raised.value
+        )
+
+
+@pytest.mark.parametrize("spec", ["chexbert", "=x", "bleurt=/models/bleurt"])
+def test_a_wrong_scorer_spec_is_a_user_error(spec: str) -> None:
+    with pytest.raises(InputError):
+        parse_scorer_specs([spec])
+
+
+def test_scorer_names_are_case_blind_and_paths_expand_home() -> None:
+    assert parse_scorer_specs(["CheXbert=~/w"]) == {"chexbert": Path.home() / "w"}
+
+
+class WordCount:
+    """Scores a report by its number of words; records the reports it was asked about."""
+
+    version = "test"
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    def per_study(
+        self, hypotheses: Sequence[str], references: Sequence[str]
+    ) -> dict[str, np.ndarray]:
+        assert len(hypotheses) == len(references)
+        self.seen += hypotheses
+        return {"words": np.array([len(h.split()) for h in hypotheses], float)}
+
+
+class MentionsEdema:
+    """Labels "Edema" positive when the text says edema, uncertain when it says "possible"."""
+
+    version = "test"
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    def labels(self, texts: Sequence[str]) -> np.ndarray:
+        self.seen += texts
+        labels = np.zeros((len(texts), len(OBSERVATIONS)))
+        for row, text in enumerate(texts):
+            if "edema" in text.lower():
+                labels[row, OBSERVATIONS.index("Edema")] = -1 if "possible" in text else 1
+        return labels
+
+
+def test_per_study_scores_are_bootstrapped_as_a_mean_and_cached_by_text(tmp_path: Path) -> None:
+    texts = ["one", "two words", "three words here", "one"]
+    runner = WordCount()
+    cache = ScoreCache(tmp_path / "cache")
+    scorers = ModelScorers(
+        runners={"count": LoadedScorer(runner, reciprocals=("words",))}, cache=cache
+    )
+    systems = [System("model", StudyTable.text_only(texts))]
+    options = EvaluationOptions(n_bootstrap=50, meteor=False)
+    evaluation = evaluate_systems(systems, _references(), options, scorers=scorers)
+    estimate = evaluation.systems["model"]["words"]
+    assert estimate.value == pytest.approx((1 + 3 + 1) / 3)  # s2 has no reference text
     assert 1 <= estimate.ci_low <= estimate.ci_high <= 3
-    assert runner.calls == 1
+    assert evaluation.systems["model"]["1/words"].value == pytest.approx(3 / 5)
+    assert runner.seen == ["one", "three words here", "one"]
+    # A new process on the same cache, and a second system sharing reports, run nothing again.
+    again = ModelScorers(runners={"count": WordCount()}, cache=ScoreCache(tmp_path / "cache"))
+    rerun = evaluate_systems(systems, _references(), options, scorers=again)
+    assert rerun.systems["model"]["words"] == estimate
+    assert again.runners["count"].seen == []  # type: ignore[union-attr]
+
+
+def test_a_changed_scorer_version_is_not_served_from_the_cache(tmp_path: Path) -> None:
+    cache = ScoreCache(tmp_path)
+    first, second = WordCount(), WordCount()
+    second.version = "other weights"
+    table = StudyTable.text_only(["a b", "c", "d", "e"])
+    for runner in (first, second):
+        evaluate_systems(
+            [System("model", table)],
+            _references(),
+            EvaluationOptions(n_bootstrap=0, meteor=False),
+            scorers=ModelScorers(runners={"count": runner}, cache=cache),
+        )
+    assert first.seen == second.seen == ["a b", "d", "e"]
+
+
+def test_label_runners_give_chexbert_f1_with_uncertain_counted_positive() -> None:
+    runner = MentionsEdema()
+    evaluation = evaluate_systems(
+        [System("model", StudyTable.text_only(["Clear.", "x", "possible edema", "Edema."]))],
+        _references(),
+        EvaluationOptions(n_bootstrap=0, meteor=False),
+        scorers=ModelScorers(runners={"chexbert": runner}),
+    )
+    metrics = evaluation.systems["model"]
+    # References: no edema, effusion, edema; generated: nothing, possible edema (counted
+    # positive), edema: one true positive, one false positive (counted as negative: F1 1).
+    assert metrics["CheXbert-F1/Edema"].value == pytest.approx(2 / 3)
+    assert metrics["CheXbert-P-micro-14"].value == pytest.approx(1 / 2)
+    assert sorted(set(runner.seen)) == sorted(
+        {"Edema.", "possible edema", "Clear.", "No effusion.", "Small effusion."}
+    )
