@@ -27,10 +27,14 @@ cxr generate "$out/data/heldout" --model "$out/model" -o "$out/reports" --sr \
   --prior-reports "$out/data/heldout/reports.jsonl"
 
 echo "== 5/5 evaluation against the phantom ground truth, with baselines"
+# Model-based scorers run where CXR_SCORERS names their weights folders (NAME=DIR,...); without
+# it the table lists each as unavailable, with the reason.
+scorers=()
+if [ -n "${CXR_SCORERS:-}" ]; then scorers=(--scorer "$CXR_SCORERS"); fi
 cxr evaluate --predictions "$out/reports/reports.jsonl" \
   --references "$out/data/heldout/reports.jsonl" --references "$out/data/heldout/labels.csv" \
   --baselines --train-references "$out/data/train/reports.jsonl" \
-  -o "$out/eval"
+  -o "$out/eval" "${scorers[@]}"
 
 echo
 echo "demo outputs in $out/: data/ train/ model/ reports/ eval/"

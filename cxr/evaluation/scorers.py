@@ -29,7 +29,7 @@ import logging
 import os
 import sqlite3
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import closing
+from contextlib import AbstractContextManager, closing, nullcontext
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -98,14 +98,9 @@ class ScorerSpec:
 
 # The runner modules; each defines SCORERS, a tuple of ScorerSpec. Their imports are light:
 # the packages themselves are imported by `load`.
-RUNNER_MODULES: tuple[str, ...] = (
-    "cxr.evaluation.runners.chexbert",
-    "cxr.evaluation.runners.radgraph",
-    "cxr.evaluation.runners.bertscore",
-    "cxr.evaluation.runners.ratescore",
-    "cxr.evaluation.runners.green",
-    "cxr.evaluation.runners.radcliq",
-)
+# No runner module has landed yet (CheXbert, RadGraph, BERTScore, RaTEScore, GREEN and
+# RadCliQ-v1 are in progress, issue 15); until then no scorer is known.
+RUNNER_MODULES: tuple[str, ...] = ()
 
 
 @cache
@@ -161,7 +156,7 @@ class ScoreCache:
                         " (version TEXT, key TEXT, value TEXT, PRIMARY KEY (version, key))"
                     )
             except (OSError, sqlite3.Error) as error:
-                raise InputError(folder, f"score cache not writable: {error}") from error
+                raise InputError(self.path.parent, f"score cache not writable: {error}") from error
 
     @staticmethod
     def key(*texts: str) -> str:
@@ -210,8 +205,9 @@ class LoadedScorer:
     def __post_init__(self) -> None:
         self.version = self.version or self.runner.version
 
-    def _inside(self) -> Iterator[None]:
-        return hub_cache(self.folder) if self.folder is not None else _nothing()
+    def context(self) -> AbstractContextManager[None]:
+        """Where its runner runs: inside its hub cache (nothing for a runner built in code)."""
+        return hub_cache(self.folder) if self.folder is not None else nullcontext()
 
 
 @dataclass
@@ -240,7 +236,7 @@ class ModelScorers:
         """Every runner's per-study results, from the cache where it holds them."""
         results = ScorerResults()
         for name, loaded in self._loaded():
-            with loaded._inside():
+            with loaded.context():
                 if isinstance(loaded.runner, LabelRunner):
                     results.labels[name] = (
                         self._labels(loaded, hypotheses),
@@ -268,6 +264,7 @@ class ModelScorers:
         self, loaded: LoadedScorer, hypotheses: Sequence[str], references: Sequence[str]
     ) -> dict[str, np.ndarray]:
         runner = loaded.runner
+        assert isinstance(runner, PairRunner)
         pairs = list(zip(hypotheses, references, strict=True))
         keys = [ScoreCache.key(h, r) for h, r in pairs]
         cached = self.cache.get(loaded.version, keys)
@@ -299,12 +296,6 @@ class ModelScorers:
             if status.name in specs
             for metric in specs[status.name].metrics
         }
-
-
-def _nothing() -> Iterator[None]:
-    from contextlib import nullcontext
-
-    return nullcontext()  # type: ignore[return-value]
 
 
 def parse_scorer_specs(specs: Sequence[str]) -> dict[str, Path]:

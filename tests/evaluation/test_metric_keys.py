@@ -51,7 +51,7 @@ def test_select_gives_one_familys_subjects_and_nothing_else() -> None:
         "CE-F1/Cardiomegaly",
         "ChangeF1/edema",
     ]
-    assert not is_per_subject(scorer_key("chexbert", "F1"))
+    assert not is_per_subject("CheXbert-F1-micro-14")
     assert per_subject_keys(metrics, [PerSubject.CHANGE_F1]) == ["ChangeF1/edema"]
     # The headline change metric shares its family's start but is no finding's.
     headline = {CHANGE_MACRO_ACCURACY: 0.5, "ChangeMacroAcc/edema": 0.25, "ChangeAcc/edema": 1}

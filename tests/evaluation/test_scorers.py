@@ -14,17 +14,33 @@ import pytest
 
 from cxr.errors import InputError
 from cxr.evaluation.evaluate import EvaluationOptions, evaluate_systems
+from cxr.evaluation.hub_cache import HubFile
 from cxr.evaluation.outputs import format_table, read_evaluation, write_outputs
 from cxr.evaluation.scorers import (
     LoadedScorer,
     ModelScorers,
     ScoreCache,
-    known_scorers,
+    ScorerSpec,
     load_scorers,
     parse_scorer_specs,
 )
 from cxr.evaluation.studies import References, Section, StudyTable, System, build_references
 from cxr.types import OBSERVATIONS
+
+TOY = ScorerSpec(
+    name="toy",
+    summary="a scorer of the tests",
+    package="none",
+    needs=(HubFile("org/toy", "config.json"), HubFile("org/toy", "model.safetensors")),
+    metrics=("Toy-F1",),
+    parity_test="tests/evaluation/test_scorers.py",
+    load=lambda folder, options: WordCount(),
+)
+
+
+@pytest.fixture(autouse=True)
+def _toy_registry(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("cxr.evaluation.scorers.known_scorers", lambda: {"toy": TOY})
 
 
 def _references() -> References:
@@ -44,10 +60,7 @@ def test_a_scorer_without_weights_is_unavailable_in_the_table_and_metrics_json(
     tmp_path: Path,
 ) -> None:
     scorers = load_scorers({})
-    assert scorers.notes() == {
-        name: f"unavailable: no weights folder given (--scorer {name}=DIR)"
-        for name in known_scorers()
-    }
+    assert scorers.notes() == {"toy": "unavailable: no weights folder given (--scorer toy=DIR)"}
     evaluation = evaluate_systems(
         [System("model", StudyTable.text_only(["a", "b", "c", "d"]))],
         _references(),
@@ -57,38 +70,38 @@ def test_a_scorer_without_weights_is_unavailable_in_the_table_and_metrics_json(
     write_outputs(evaluation, tmp_path, make_plots=False)
     metrics = read_evaluation(tmp_path).systems["model"]
     table = format_table(evaluation)
-    for spec in known_scorers().values():
+    for spec in [TOY]:
         for metric in spec.metrics:
             assert np.isnan(metrics[metric].value)
             assert metrics[metric].unavailable == (
                 f"unavailable: no weights folder given (--scorer {spec.name}=DIR)"
             )
             assert metric in table
-    assert "unavailable: no weights folder given (--scorer chexbert=DIR)" in table
+    assert "unavailable: no weights folder given (--scorer toy=DIR)" in table
 
 
 def test_a_folder_without_the_needed_files_names_them_and_how_to_fetch_them(
     tmp_path: Path,
 ) -> None:
     with pytest.raises(InputError, match="not a directory"):
-        load_scorers({"chexbert": tmp_path / "absent"})
-    needs = known_scorers()["chexbert"].needs
+        load_scorers({"toy": tmp_path / "absent"})
+    needs = TOY.needs
     with pytest.raises(InputError) as raised:
-        load_scorers({"chexbert": tmp_path})
+        load_scorers({"toy": tmp_path})
     for need in needs:
         assert f"hf download {need.repo_id} {need.filename} --cache-dir {tmp_path}" in str(
             raised.value
         )
 
 
-@pytest.mark.parametrize("spec", ["chexbert", "=x", "bleurt=/models/bleurt"])
+@pytest.mark.parametrize("spec", ["toy", "=x", "bleurt=/models/bleurt"])
 def test_a_wrong_scorer_spec_is_a_user_error(spec: str) -> None:
     with pytest.raises(InputError):
         parse_scorer_specs([spec])
 
 
 def test_scorer_names_are_case_blind_and_paths_expand_home() -> None:
-    assert parse_scorer_specs(["CheXbert=~/w"]) == {"chexbert": Path.home() / "w"}
+    assert parse_scorer_specs(["Toy=~/w"]) == {"toy": Path.home() / "w"}
 
 
 class WordCount:
