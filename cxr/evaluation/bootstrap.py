@@ -58,7 +58,10 @@ class Estimate:
 
         note = values.get("unavailable")
         return cls(
-            number("value"), number("ci_low"), number("ci_high"), None if note is None else str(note)
+            number("value"),
+            number("ci_low"),
+            number("ci_high"),
+            None if note is None else str(note),
         )
 
 
