@@ -21,6 +21,7 @@ from cxr.evaluation.metric_keys import (
     FINDINGS_AUC_MACRO,
     NLG_METRICS,
     REPORT_HEAD_AGREEMENT_MICRO,
+    Labeler,
     PerSubject,
     clinical_key,
 )
@@ -252,6 +253,7 @@ def _every_metric_name() -> set[str]:
         PerSubject.FINDINGS_AUC: OBSERVATIONS,
         PerSubject.STATUS_ACCURACY: tuple(TUBE_LINE_DEVICES),
         PerSubject.OBSERVATION_F1: OBSERVATIONS,
+        PerSubject.CHEXBERT_F1: OBSERVATIONS,
         PerSubject.REPORT_HEAD_AGREEMENT: OBSERVATIONS,
         PerSubject.CHANGE_MACRO_ACCURACY: CHANGE_FINDINGS,
         PerSubject.CHANGE_ACCURACY: CHANGE_FINDINGS,
@@ -267,9 +269,10 @@ def _every_metric_name() -> set[str]:
         CHANGE_ACCURACY_MACRO,
         CHANGE_F1_MACRO,
         *(
-            clinical_key(s, n)
+            clinical_key(s, n, labeler)
             for s in statistics
             for n in (len(OBSERVATIONS), len(COMMON_OBSERVATIONS))
+            for labeler in Labeler
         ),
         *(family.key(subject) for family, names in subjects.items() for subject in names),
     }
