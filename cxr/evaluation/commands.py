@@ -40,6 +40,7 @@ def evaluate(
     scorer_device: str = "cpu",
     scorer_batch_size: int = 16,
     scorer_cache: str | None = None,
+    scorer_trust_remote_code: bool = False,
     meteor: bool | None = None,
     plots: bool = True,
 ) -> int:
@@ -65,6 +66,7 @@ def evaluate(
         scorer_device: device the model-based scorers run on (cpu, cuda, cuda:1, ...).
         scorer_batch_size: reports per batch in the model-based scorers.
         scorer_cache: folder of the per-study score cache (default: $XDG_CACHE_HOME/cxr/scores, i.e. ~/.cache/cxr/scores); "none" keeps nothing between runs.
+        scorer_trust_remote_code: let a scorer run the Python code its weights folder ships (GREEN's tokenizer class); off by default.
         meteor: compute METEOR (needs java); default: when java is on PATH.
         plots: write the PNG plots.
     """
@@ -89,7 +91,7 @@ def evaluate(
     )
     scorers = load_scorers(
         parse_scorer_specs(split_paths(scorer) if scorer else []),
-        ScorerOptions(scorer_device, scorer_batch_size),
+        ScorerOptions(scorer_device, scorer_batch_size, trust_remote_code=scorer_trust_remote_code),
         cache_folder=cache,
     )
     options = EvaluationOptions(

@@ -39,6 +39,7 @@ import numpy as np
 
 from cxr.errors import CxrError, InputError
 from cxr.evaluation.hub_cache import HubFile, hub_cache, require
+from cxr.evaluation.metric_keys import reciprocal_key
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,12 @@ class ScorerOptions:
     device: str = "cpu"
     batch_size: int = 16
     progress: bool = True
+    trust_remote_code: bool = False  # run Python code a weights folder ships (GREEN's tokenizer)
+
+
+class ScorerUnavailable(CxrError):
+    """Raised by a spec's `load` when its package cannot run here; the scorer is then shown
+    as unavailable with this reason, like one without a weights folder."""
 
 
 @runtime_checkable
@@ -60,6 +67,10 @@ class PairRunner(Protocol):
     """Scores each generated report against its reference with one loaded model."""
 
     version: str  # changes whenever the scores would (weights, package version, settings)
+    # True when a study's score depends on the whole reference corpus (e.g. IDF weights
+    # computed from the references): its cached scores are then filed under a digest of all
+    # references, and all pairs are scored together whenever one is missing.
+    corpus_dependent: bool
 
     def per_study(
         self, hypotheses: Sequence[str], references: Sequence[str]
@@ -95,12 +106,19 @@ class ScorerSpec:
     load: Callable[[Path, ScorerOptions], Runner]  # called inside hub_cache(folder)
     reciprocals: tuple[str, ...] = ()  # per-study metrics also reported as 1 / corpus mean
 
+    def metric_names(self) -> tuple[str, ...]:
+        """Every name its results appear under: its metrics, then their reciprocals."""
+        return (*self.metrics, *(reciprocal_key(metric) for metric in self.reciprocals))
+
 
 # The runner modules; each defines SCORERS, a tuple of ScorerSpec. Their imports are light:
 # the packages themselves are imported by `load`.
-# No runner module has landed yet (CheXbert, RadGraph, BERTScore, RaTEScore, GREEN and
-# RadCliQ-v1 are in progress, issue 15); until then no scorer is known.
-RUNNER_MODULES: tuple[str, ...] = ()
+RUNNER_MODULES: tuple[str, ...] = (
+    "cxr.evaluation.runners.chexbert",
+    "cxr.evaluation.runners.bertscore",
+    "cxr.evaluation.runners.ratescore",
+    "cxr.evaluation.runners.green",
+)
 
 
 @cache
@@ -267,8 +285,13 @@ class ModelScorers:
         assert isinstance(runner, PairRunner)
         pairs = list(zip(hypotheses, references, strict=True))
         keys = [ScoreCache.key(h, r) for h, r in pairs]
-        cached = self.cache.get(loaded.version, keys)
+        version = loaded.version
+        if runner.corpus_dependent:
+            version = f"{version}:references {ScoreCache.key(*references)}"
+        cached = self.cache.get(version, keys)
         todo = {k: p for k, p in zip(keys, pairs, strict=True) if k not in cached}
+        if todo and runner.corpus_dependent:
+            todo = dict(zip(keys, pairs, strict=True))  # the corpus is scored as a whole
         if todo:
             hyps, refs = zip(*todo.values(), strict=True)
             computed = runner.per_study(list(hyps), list(refs))
@@ -276,7 +299,7 @@ class ModelScorers:
                 k: json.dumps({m: float(v[i]) for m, v in computed.items()})
                 for i, k in enumerate(todo)
             }
-            self.cache.put(loaded.version, new)
+            self.cache.put(version, new)
             cached.update(new)
         rows = [json.loads(cached[k]) for k in keys]
         metrics = list(rows[0]) if rows else []
@@ -294,7 +317,7 @@ class ModelScorers:
             metric: status.note
             for status in missing
             if status.name in specs
-            for metric in specs[status.name].metrics
+            for metric in specs[status.name].metric_names()
         }
 
 
@@ -350,6 +373,10 @@ def load_scorers(
         with hub_cache(folder):
             try:
                 runner = spec.load(folder, options)
+            except ScorerUnavailable as error:
+                log.warning("%s: unavailable: %s", name, error)
+                scorers.statuses.append(ScorerStatus(name, str(error)))
+                continue
             except (OSError, ValueError, KeyError, RuntimeError) as error:
                 raise CxrError(f"{folder}: scorer {name!r} did not load: {error}") from error
         version = f"{name}:{runner.version}:{weights_version(folder, spec.needs)}"
@@ -368,7 +395,7 @@ def scorer_help() -> str:
     for spec in known_scorers().values():
         lines += [
             f"  {spec.name}: {spec.summary}",
-            f"    metrics: {', '.join(spec.metrics)}",
+            f"    metrics: {', '.join(spec.metric_names())}",
             f"    package: {spec.package}",
             "    weights: " + "; ".join(f"{n.repo_id}/{n.filename}" for n in spec.needs),
             "    fetch:   "

@@ -25,6 +25,7 @@ from cxr.evaluation.metric_keys import (
     PerSubject,
     clinical_key,
 )
+from cxr.evaluation.scorers import known_scorers
 from cxr.types import (
     CHANGE_FINDINGS,
     COMMON_OBSERVATIONS,
@@ -150,14 +151,27 @@ def test_metrics_tube_line_change_and_unmatched(
     assert not any(name.startswith(("FindingsAUC", "ReportHeadAgree")) for name in metrics)
     assert metrics["BLEU-1"]["value"] == pytest.approx(1.0)  # the texts are the references
     assert metrics["CE-F1-micro-14"]["value"] == pytest.approx(1.0)
-    for estimate in metrics.values():
-        assert set(estimate) == {"value", "ci_low", "ci_high"}
+    scorer_metrics = {m: spec for spec in known_scorers().values() for m in spec.metric_names()}
+    for name, estimate in metrics.items():
+        if name in scorer_metrics:  # no --scorer folder given: unavailable, no number
+            spec = scorer_metrics[name]
+            reason = f"unavailable: no weights folder given (--scorer {spec.name}=DIR)"
+            assert estimate == {
+                "value": None,
+                "ci_low": None,
+                "ci_high": None,
+                "unavailable": reason,
+            }
+        else:
+            assert set(estimate) == {"value", "ci_low", "ci_high"}
+    assert set(scorer_metrics) <= set(metrics)
     unmatched = (tmp_path / "out" / "unmatched_ids.csv").read_text()
     assert "ghost,prediction in predictions without reference" in unmatched
     assert "s6,no prediction in predictions" in unmatched
     info = json.loads((tmp_path / "out" / "run_info.json").read_text())
     assert info["bootstrap_unit"] == "patient" and info["clusters"] == 3
     assert info["studies_evaluated"] == 5
+    assert set(info["model_scorers"]) == set(known_scorers())
     assert "METEOR" not in metrics
     for plot in ("tube_line_roc.png", "change_confusion.png", "observation_f1.png"):
         assert (tmp_path / "out" / plot).stat().st_size > 1000
@@ -246,7 +260,8 @@ def test_missing_references_is_a_user_error(files: dict[str, Path], tmp_path: Pa
 
 
 def _every_metric_name() -> set[str]:
-    """Every name metric_keys can build for cxr's metric families."""
+    """Every name metric_keys can build for cxr's metric families, and the names the
+    model-based scorers declare in their specs (with their reciprocals)."""
     statistics = micro_macro(*(np.zeros((1, 1)),) * 3)
     subjects = {
         PerSubject.TUBE_LINE_AUC: TUBE_LINE_LABELS,
@@ -275,6 +290,7 @@ def _every_metric_name() -> set[str]:
             for labeler in Labeler
         ),
         *(family.key(subject) for family, names in subjects.items() for subject in names),
+        *(metric for spec in known_scorers().values() for metric in spec.metric_names()),
     }
 
 

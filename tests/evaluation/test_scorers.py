@@ -5,6 +5,7 @@ other metric."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from cxr.evaluation.scorers import (
     ModelScorers,
     ScoreCache,
     ScorerSpec,
+    ScorerUnavailable,
     load_scorers,
     parse_scorer_specs,
 )
@@ -108,6 +110,7 @@ class WordCount:
     """Scores a report by its number of words; records the reports it was asked about."""
 
     version = "test"
+    corpus_dependent = False
 
     def __init__(self) -> None:
         self.seen: list[str] = []
@@ -172,6 +175,65 @@ def test_a_changed_scorer_version_is_not_served_from_the_cache(tmp_path: Path) -
             scorers=ModelScorers(runners={"count": runner}, cache=cache),
         )
     assert first.seen == second.seen == ["a b", "d", "e"]
+
+
+class SharedWords(WordCount):
+    """Scores a report by how many of its words occur anywhere in the reference corpus."""
+
+    corpus_dependent = True
+
+    def per_study(
+        self, hypotheses: Sequence[str], references: Sequence[str]
+    ) -> dict[str, np.ndarray]:
+        self.seen += hypotheses
+        corpus = {word for reference in references for word in reference.split()}
+        return {"shared": np.array([len(set(h.split()) & corpus) for h in hypotheses], float)}
+
+
+def test_a_corpus_dependent_scorer_scores_all_pairs_together_per_reference_corpus(
+    tmp_path: Path,
+) -> None:
+    cache = ScoreCache(tmp_path)
+    texts = ["effusion", "x", "edema", "small"]
+    options = EvaluationOptions(n_bootstrap=0, meteor=False)
+
+    def run(references: References) -> tuple[float, list[str]]:
+        runner = SharedWords()
+        scorers = ModelScorers(runners={"shared": runner}, cache=cache)
+        evaluation = evaluate_systems(
+            [System("model", StudyTable.text_only(texts))], references, options, scorers=scorers
+        )
+        return evaluation.systems["model"]["shared"].value, runner.seen
+
+    # Corpus {No, effusion., Small, Edema.}: no generated word is in it, word for word.
+    assert run(_references()) == (0.0, ["effusion", "edema", "small"])
+    assert run(_references()) == (0.0, [])  # cached under this corpus
+    other = build_references(
+        pd.DataFrame(
+            {
+                "study_id": ["s1", "s2", "s3", "s4"],
+                "patient_id": ["p1", "p2", "p3", "p3"],
+                "findings": ["effusion", "", "small", "No edema"],
+            }
+        ),
+        Section.REPORT,
+    )
+    assert run(other) == (1.0, ["effusion", "edema", "small"])  # a new corpus scores again
+
+
+def test_a_scorer_whose_package_cannot_run_here_is_unavailable_with_the_reason(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def cannot_run(folder: Path, options: object) -> WordCount:
+        raise ScorerUnavailable("its package needs numpy < 2")
+
+    monkeypatch.setattr(
+        "cxr.evaluation.scorers.known_scorers",
+        lambda: {"toy": dataclasses.replace(TOY, needs=(), load=cannot_run)},
+    )
+    scorers = load_scorers({"toy": tmp_path})
+    assert scorers.notes() == {"toy": "unavailable: its package needs numpy < 2"}
+    assert scorers.unavailable_metrics() == {"Toy-F1": "unavailable: its package needs numpy < 2"}
 
 
 def test_label_runners_give_chexbert_f1_with_uncertain_counted_positive() -> None:
