@@ -154,6 +154,7 @@ def test_every_boolean_option_given_bare_parses_to_true(name: str) -> None:
 def test_list_option_given_twice_collects_both_and_once_takes_one() -> None:
     _, options = parse_command(["evaluate", "--scorer", "a=1", "--scorer", "b=2"])
     assert options["scorer"] == ["a=1", "b=2"]
+    assert parse_command(["evaluate", "--scorer", "a=1"])[1]["scorer"] == "a=1"
     _, options = parse_command(["evaluate", "-o", "out", "--references", "r.jsonl"])
     assert options["output"] == "out"
     assert options["references"] == "r.jsonl"

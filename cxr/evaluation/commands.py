@@ -36,7 +36,7 @@ def evaluate(
     baselines: bool = False,
     train_references: str | list[str] | None = None,
     retrieval_features: str | None = None,
-    scorer: list[str] | None = None,
+    scorer: str | list[str] | None = None,
     scorer_device: str = "cpu",
     scorer_batch_size: int = 16,
     scorer_cache: str | None = None,
@@ -51,10 +51,10 @@ def evaluate(
     unmatched_ids.csv and PNG plots to OUT_DIR (-o), and prints the table.
 
     Args:
-        predictions: `cxr generate` output (.jsonl or .csv) keyed by study_id.
-        references: reference file(s) joined on study_id: .jsonl/.csv (e.g. `cxr synth`'s reports.jsonl and labels.csv) or an R2Gen annotation .json (test split, text only). Several: a comma list, [a,b], or --references+ FILE repeated.
+        predictions: `cxr generate` output (.jsonl or .csv) keyed by study_id, or a ReXrank output .json (its model_prediction, split at "Findings:" / "Impression:").
+        references: reference file(s) joined on study_id: .jsonl/.csv (e.g. `cxr synth`'s reports.jsonl and labels.csv), an R2Gen annotation .json (test split, text only) or a ReXrank .json (its section_findings and section_impression). Several: a comma list, [a,b], or --references+ FILE repeated.
         output: folder (OUT_DIR) for metrics.json, plots and the other outputs.
-        section: text compared: findings, impression, or report (findings + impression, else a report column).
+        section: text compared: findings, impression, or report (findings + impression, else a report column). ReXrank's findings track is findings, its findings+impression track report.
         uncertain: how an uncertain (-1) observation counts: the labeler's, in clinical efficacy and report-to-head consistency, and a reference label's, in findings-head AUC: positive, negative, or ignore (that study and observation left out).
         bootstrap: number of patient-level bootstrap resamples (0: point estimates only).
         seed: seed of the bootstrap and of the random-report baseline.

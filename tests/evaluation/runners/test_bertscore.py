@@ -8,6 +8,7 @@ that cxr's path gives the package's own numbers."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +21,7 @@ from cxr.errors import InputError
 from cxr.evaluation.evaluate import EvaluationOptions, evaluate_systems
 from cxr.evaluation.hub_cache import hub_cache, require
 from cxr.evaluation.runners.bertscore import LAYER, METRIC, MODEL, SCORERS
-from cxr.evaluation.scorers import ScorerOptions, load_scorers
+from cxr.evaluation.scorers import ScorerOptions, ScorerSpec, load_scorers
 from cxr.evaluation.studies import References, Section, StudyTable, System, build_references
 from evaluation.runners.hub_folders import save_to_hub_cache
 
@@ -149,3 +150,42 @@ def test_cxr_gives_radeval_bertscore_per_study_and_as_the_corpus_mean(folder: Pa
     assert evaluation.systems["model"][METRIC].value == pytest.approx(corpus, rel=1e-6)
     assert np.isfinite(per_study).all()
     assert len(set(np.round(per_study, 6))) > 2  # the reports do score differently
+
+
+def test_cxr_evaluate_with_the_weights_folder_shows_the_number_and_the_rest_unavailable(
+    folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from cxr.cli import main
+
+    ids = [f"s{i}" for i in range(len(REFERENCES))]
+    for name, texts in (("refs", REFERENCES), ("preds", GENERATED)):
+        pd.DataFrame({"study_id": ids, "findings": texts}).to_json(
+            tmp_path / f"{name}.jsonl", orient="records", lines=True
+        )
+    other = ScorerSpec(**{**vars(SPEC), "name": "other", "metrics": ("Other-F1",)})
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(
+            "cxr.evaluation.scorers.known_scorers", lambda: {SPEC.name: SPEC, "other": other}
+        )
+        code = main(
+            [
+                "evaluate",
+                "--predictions", str(tmp_path / "preds.jsonl"),
+                "--references", str(tmp_path / "refs.jsonl"),
+                "-o", str(tmp_path / "out"),
+                "--bootstrap", "20",
+                "--meteor", "false",
+                "--plots", "false",
+                "--scorer", f"bertscore={folder}",
+                "--scorer_cache", str(tmp_path / "cache"),
+            ]
+        )  # fmt: skip
+    assert code == 0
+    table = capsys.readouterr().out
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert np.isfinite(metrics[METRIC]["value"])
+    assert metrics[METRIC]["ci_low"] <= metrics[METRIC]["value"] <= metrics[METRIC]["ci_high"]
+    assert metrics["Other-F1"]["value"] is None
+    assert "bertscore: ran" in table
+    assert "other: unavailable: no weights folder given (--scorer other=DIR)" in table
+    assert (tmp_path / "cache" / "scores.sqlite").is_file()
