@@ -1,9 +1,9 @@
 """The `cxr` command line: one entry point, subcommands generated from type hints and docstrings.
 
-Function commands (`synth`, `export`, `generate`, `index`, `cache`, `evaluate`, `data-check`) are
-plain functions whose signature and docstring become the subcommand's options and `--help`; each
-also accepts `--config FILE.yaml`. The Lightning commands (`fit`, `validate`, `test`) are handed
-to LightningCLI.
+Function commands (`synth`, `export`, `generate`, `rexrank`, `index`, `cache`, `evaluate`,
+`data-check`) are plain functions whose signature and docstring become the subcommand's options
+and `--help`; each also accepts `--config FILE.yaml`. The Lightning commands (`fit`, `validate`,
+`test`) are handed to LightningCLI.
 
 A command's module (and with it torch) is imported only when that command runs or its own
 `--help` is asked: `cxr --help` reads each command's help line from its module's source.
@@ -41,6 +41,7 @@ COMMANDS: dict[str, str] = {
     "synth": "cxr.synth.commands:synth",
     "export": "cxr.training.export:export",
     "generate": "cxr.inference.commands:generate",
+    "rexrank": "cxr.inference.rexrank:rexrank",
     "index": "cxr.io.commands:index",
     "cache": "cxr.io.commands:cache",
     "evaluate": "cxr.evaluation.commands:evaluate",

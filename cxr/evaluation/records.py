@@ -9,6 +9,11 @@ Accepted files:
 - R2Gen-style annotation JSON (`.json`, {split: [{id, report, ...}]}): text only; `id` becomes
   `study_id`, `report` the report text. The test split may be keyed "test" or by whitespace
   (IU X-ray's annotation.json uses four spaces).
+- ReXrank JSON (`.json`, {study_id: {image_path, section_findings, model_prediction, ...}}):
+  read by `cxr.evaluation.rexrank`, as references (its sections) or as predictions (its
+  `model_prediction`), whichever side the file is given for.
+
+A `.json` file is told apart by its content; one that is neither is an InputError saying so.
 
 A cell is missing as `cxr.types.is_missing` says (None, NaN / pd.NA, blank text);
 `cell_text` and `cell_number` read a cell with that rule.
@@ -16,7 +21,6 @@ A cell is missing as `cxr.types.is_missing` says (None, NaN / pd.NA, blank text)
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -25,6 +29,7 @@ from typing import Any
 import pandas as pd
 
 from cxr.errors import InputError
+from cxr.evaluation import rexrank
 from cxr.jsonl import read_jsonl
 from cxr.types import CHANGE_FINDINGS, change_column, is_missing
 
@@ -63,13 +68,25 @@ def _split_key(splits: dict[str, Any], split: str) -> str:
     raise InputError("annotation", f"no {split!r} split (splits: {sorted(splits)!r})")
 
 
-def _read_annotation(path: Path, split: str) -> pd.DataFrame:
-    try:
-        splits = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
-        raise InputError(path, f"not JSON: {error}") from error
-    if not isinstance(splits, dict) or not all(isinstance(v, list) for v in splits.values()):
-        raise InputError(path, "expected R2Gen-style annotation JSON: {split: [{id, report}, ...]}")
+def _is_annotation(data: Any) -> bool:
+    return isinstance(data, dict) and all(isinstance(v, list) for v in data.values())
+
+
+def _read_json(path: Path, split: str, references: bool) -> pd.DataFrame:
+    """An R2Gen-style annotation or a ReXrank file, told apart by content."""
+    data = rexrank.read_json(path)
+    if _is_annotation(data):
+        return _read_annotation(path, data, split)
+    if rexrank.is_rexrank(data):
+        return rexrank.read_table(path, data, references)
+    raise InputError(
+        path,
+        "unknown JSON: expected an R2Gen-style annotation ({split: [{id, report}, ...]}) "
+        f"or {rexrank.FORMAT_HINT}",
+    )
+
+
+def _read_annotation(path: Path, splits: dict[str, Any], split: str) -> pd.DataFrame:
     try:
         entries = splits[_split_key(splits, split)]
     except InputError as error:
@@ -79,12 +96,14 @@ def _read_annotation(path: Path, split: str) -> pd.DataFrame:
     )
 
 
-def read_table(path: str | Path, split: str = "test") -> pd.DataFrame:
+def read_table(path: str | Path, split: str = "test", references: bool = False) -> pd.DataFrame:
     """One file as a DataFrame with a string `study_id` column, ids unique.
 
     Args:
-        path: a .jsonl, .csv or R2Gen-style annotation .json file.
+        path: a .jsonl, .csv, R2Gen-style annotation .json or ReXrank .json file.
         split: the split read from an annotation JSON ("test" also finds the blank key).
+        references: read the file as references; this decides only which text of a ReXrank
+            file is read (its sections, else its `model_prediction`).
     """
     path = Path(path)
     if not path.is_file():
@@ -95,9 +114,11 @@ def read_table(path: str | Path, split: str = "test") -> pd.DataFrame:
     elif suffix == ".csv":
         table = pd.read_csv(path, dtype=_ID_COLUMNS, keep_default_na=True)
     elif suffix == ".json":
-        table = _read_annotation(path, split)
+        table = _read_json(path, split, references)
     else:
-        raise InputError(path, "unknown format: expected .jsonl, .csv or annotation .json")
+        raise InputError(
+            path, "unknown format: expected .jsonl, .csv, or an annotation or ReXrank .json"
+        )
     if "study_id" not in table.columns:
         raise InputError(path, "no study_id column")
     table["study_id"] = table["study_id"].astype(str)
@@ -125,7 +146,7 @@ def read_joined(paths: Sequence[str | Path], split: str = "test") -> pd.DataFram
         raise InputError("--references", "no file given")
     joined: pd.DataFrame | None = None
     for path in paths:
-        table = read_table(path, split).set_index("study_id")
+        table = read_table(path, split, references=True).set_index("study_id")
         joined = table if joined is None else joined.combine_first(table)
     assert joined is not None
     return joined.reset_index()

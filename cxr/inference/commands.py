@@ -166,9 +166,9 @@ def generate(
         repetition_penalty=repetition_penalty,
     )
     generator = ReportGenerator(model, device, batch_size, workers, cache_dir, given, seed)
-    log.info("decoding with %s", _decoding_summary(generator.generation_config))
+    log.info("decoding with %s", decoding_summary(generator.generation_config))
     output.mkdir(parents=True, exist_ok=True)
-    outputs = _Outputs(output, sr, key if pseudonymize else None)
+    outputs = ReportOutputs(output, sr, key if pseudonymize else None)
     index = index_folder(dicom_dir, workers=workers)
     if pseudonymize:
         outputs.hide = Pseudonymizer((s.patient_id for s in index.studies), key)
@@ -181,13 +181,8 @@ def generate(
     already = len(studies) - len(todo) - len(unusable)
     log.info("%d studies: %d already reported, %d to do", len(studies), already, len(todo))
 
-    reported, failed = 0, len(unusable)
-    with tqdm(total=len(todo), unit="study", desc="generate", disable=None) as progress:
-        for batch in generator.generate_batches(todo):
-            batch_reported, batch_failed = outputs.write(batch)
-            reported, failed = reported + batch_reported, failed + batch_failed
-            progress.update(len({r.study_id for r in batch if r.study_id}))
-    write_csv(output / "reports.jsonl", output / "reports.csv")
+    reported, failed = report_studies(generator, todo, outputs)
+    failed += len(unusable)
     log.info(
         "reported %d, skipped %d (already done), failed %d studies, %d unreadable files; outputs in %s",
         reported,
@@ -196,7 +191,22 @@ def generate(
         len(index.skipped),
         output,
     )
-    return _exit_code(reported + already, failed + len(index.skipped), strict)
+    return exit_code(reported + already, failed + len(index.skipped), strict)
+
+
+def report_studies(
+    generator: ReportGenerator, studies: list[Study], outputs: ReportOutputs
+) -> tuple[int, int]:
+    """Reports `studies` (each with a frontal image) into `outputs`, each batch written
+    durably, then rewrites reports.csv; returns (studies reported, studies failed)."""
+    reported = failed = 0
+    with tqdm(total=len(studies), unit="study", desc="generate", disable=None) as progress:
+        for batch in generator.generate_batches(studies):
+            batch_reported, batch_failed = outputs.write(batch)
+            reported, failed = reported + batch_reported, failed + batch_failed
+            progress.update(len({r.study_id for r in batch if r.study_id}))
+    write_csv(outputs.output / "reports.jsonl", outputs.output / "reports.csv")
+    return reported, failed
 
 
 def _generation_config(**options: object) -> GenerationConfig:
@@ -206,7 +216,7 @@ def _generation_config(**options: object) -> GenerationConfig:
         raise CxrError(f"decoding option: {error}") from error
 
 
-def _decoding_summary(generation_config: GenerationConfig) -> str:
+def decoding_summary(generation_config: GenerationConfig) -> str:
     """The decoding settings that are set, without the tokenizer's token ids."""
     settings = generation_config.to_diff_dict()
     hidden = {"pad_token_id", "eos_token_id", "bos_token_id", "transformers_version"}
@@ -217,7 +227,7 @@ def _decoding_summary(generation_config: GenerationConfig) -> str:
     )
 
 
-class _Outputs:
+class ReportOutputs:
     """The files of one `cxr generate` run: reports, errors and SR, written batch by batch."""
 
     def __init__(self, output: Path, sr: bool, key: str | None) -> None:
@@ -259,7 +269,8 @@ def _restart_errors(path: Path, done: set[str]) -> JsonlAppender:
     return JsonlAppender(path)
 
 
-def _exit_code(reported: int, failures: int, strict: bool) -> int:
+def exit_code(reported: int, failures: int, strict: bool) -> int:
+    """0, or 1 when no study was reported, or with `strict` when anything failed."""
     if reported == 0:
         log.error("no study could be reported; see errors.jsonl for the reasons")
         return 1
