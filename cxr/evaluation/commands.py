@@ -117,6 +117,11 @@ def evaluate(
     print(f"METEOR: {info['METEOR']}")
     for name, note in info["model_scorers"].items():
         print(f"{name}: {note}")
+    if info["model_scorers"]:
+        print(
+            f"CheXbert-F1 counts uncertain mentions as {info['uncertain_model_labelers']} "
+            "(the papers' convention), whatever --uncertain says"
+        )
     if evaluation.unmatched:
         print(
             f"{len(evaluation.unmatched)} study ids not evaluated: see {Path(output) / 'unmatched_ids.csv'}"

@@ -54,6 +54,11 @@ from cxr.types import OBSERVATION_THRESHOLD, OBSERVATIONS
 
 log = logging.getLogger(__name__)
 
+# How the model-based labelers' uncertain mentions count (CheXbert-F1), whatever --uncertain
+# says for cxr's own labeler: as positive, the convention of the papers' CheXbert-F1 tables
+# (CheXagent, MAIRA-2) and of RadEval's own F1 ("rrg" mode maps uncertain to positive).
+MODEL_LABELER_UNCERTAIN = UncertainMapping.POSITIVE
+
 
 @dataclass
 class EvaluationOptions:
@@ -106,12 +111,11 @@ class SystemMetrics:
                 generated_labels[self.text_mask], reference_labels, options.uncertain
             )
             self.model_scores = scorers.per_study(hypotheses, texts)
-            # CheXbert-F1 counts uncertain mentions as positive, the convention of the field.
             self.model_labels = [
                 ClinicalEfficacy(
                     pd.DataFrame(generated, columns=list(OBSERVATIONS)),
                     pd.DataFrame(reference, columns=list(OBSERVATIONS)),
-                    UncertainMapping.POSITIVE,
+                    MODEL_LABELER_UNCERTAIN,
                     Labeler.CHEXBERT,
                 )
                 for generated, reference in self.model_scores.labels.values()
@@ -297,6 +301,7 @@ def _run_info(
         "clusters": len(set(references.clusters)),
         "section": options.section.value,
         "uncertain": options.uncertain.value,
+        "uncertain_model_labelers": MODEL_LABELER_UNCERTAIN.value,
         "findings_head_threshold": OBSERVATION_THRESHOLD,
         "tokenization": "cxr.evaluation.nlg.tokenize_report (lower-case, R2Gen-style punctuation handling)",
         "METEOR": meteor,

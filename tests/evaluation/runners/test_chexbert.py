@@ -241,6 +241,7 @@ def test_chexbert_f1_is_radevals_f1chexbert_metric(
     headline = [expected[k] for k in SPECS["chexbert"].metrics]
     assert all(0 < value < 1 for value in headline)  # neither none nor all agree
     assert len({round(v, 6) for v in per_observation.values()}) > 2
+    assert evaluation.info["uncertain_model_labelers"] == "positive"  # as RadEval counts them
 
 
 def test_sembscore_is_radevals_semantic_embedding_scores(
