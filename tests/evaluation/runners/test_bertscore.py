@@ -23,7 +23,7 @@ from cxr.evaluation.hub_cache import hub_cache, require
 from cxr.evaluation.runners.bertscore import LAYER, METRIC, MODEL, SCORERS
 from cxr.evaluation.scorers import ScorerOptions, ScorerSpec, load_scorers
 from cxr.evaluation.studies import References, Section, StudyTable, System, build_references
-from evaluation.runners.hub_folders import save_to_hub_cache
+from evaluation.runners.hub_folders import save_tiny_distilroberta
 
 SPEC = SCORERS[0]
 SENTENCES = [
@@ -63,43 +63,8 @@ def _only_this_scorer() -> Iterator[None]:
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A hub cache holding a tiny "distilroberta-base" in the real repo's file names."""
-    import torch
-    from tokenizers import ByteLevelBPETokenizer
-    from transformers import RobertaConfig, RobertaModel, RobertaTokenizer
-
     cache = tmp_path_factory.mktemp("bertscore-hub")
-    bpe_folder = tmp_path_factory.mktemp("bpe")
-    bpe = ByteLevelBPETokenizer()
-    bpe.train_from_iterator(
-        SENTENCES * 3,
-        vocab_size=320,
-        min_frequency=1,
-        special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"],
-    )
-    bpe.save_model(str(bpe_folder))  # vocab.json, merges.txt
-    tokenizer = RobertaTokenizer.from_pretrained(str(bpe_folder), model_max_length=512)
-    torch.manual_seed(0)
-    config = RobertaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        num_hidden_layers=6,  # as the real model: BertScore keeps the first LAYER of them
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=514,
-        type_vocab_size=1,
-        pad_token_id=1,
-        bos_token_id=0,
-        eos_token_id=2,
-    )
-    model = RobertaModel(config).eval()
-
-    def save(snapshot: Path) -> None:
-        model.save_pretrained(snapshot)
-        tokenizer.save_pretrained(snapshot)  # tokenizer.json, tokenizer_config.json
-        for name in ("vocab.json", "merges.txt"):
-            shutil.copy(bpe_folder / name, snapshot / name)
-
-    save_to_hub_cache(cache, MODEL, save)
+    save_tiny_distilroberta(cache, SENTENCES)
     return cache
 
 

@@ -40,7 +40,7 @@ from cxr.evaluation.runners.chexbert import (
 from cxr.evaluation.scorers import ModelScorers, ScorerOptions, load_scorers
 from cxr.evaluation.studies import References, Section, StudyTable, System, build_references
 from cxr.types import COMMON_OBSERVATIONS, OBSERVATIONS
-from evaluation.runners.hub_folders import save_to_hub_cache
+from evaluation.runners.hub_folders import save_tiny_chexbert
 
 SPECS = {spec.name: spec for spec in SCORERS}
 OPTIONS = ScorerOptions(progress=False, batch_size=3)  # three batches of the package's loop
@@ -69,67 +69,11 @@ def _only_these_scorers() -> Iterator[None]:
         yield
 
 
-def _save_bert(folder: Path, vocab_folder: Path) -> object:
-    """A tiny "bert-base-uncased" config and tokenizer in the real repo's files; its config."""
-    from transformers import BertConfig, BertTokenizer
-
-    tokenizer = BertTokenizer.from_pretrained(str(vocab_folder), model_max_length=512)
-    config = BertConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        initializer_range=0.2,  # wide enough that the [CLS] vectors of the reports differ
-    )
-
-    def save(snapshot: Path) -> None:
-        config.save_pretrained(snapshot)
-        tokenizer.save_pretrained(snapshot)  # tokenizer.json, tokenizer_config.json
-        shutil.copy(vocab_folder / "vocab.txt", snapshot / "vocab.txt")
-
-    save_to_hub_cache(folder, MODEL, save)
-    return config
-
-
-def _save_checkpoint(folder: Path, config: object) -> None:
-    """chexbert.pth: the tiny BERT and RadEval's 13 four-way and one two-way heads."""
-    import torch
-    from transformers import BertModel
-
-    torch.manual_seed(SEED)
-    bert = BertModel(config)
-    hidden = bert.config.hidden_size
-    heads = [torch.nn.Linear(hidden, 4) for _ in range(13)] + [torch.nn.Linear(hidden, 2)]
-    state = {f"module.bert.{k}": v for k, v in bert.state_dict().items()}
-    for index, head in enumerate(heads):
-        state |= {f"module.linear_heads.{index}.{k}": v for k, v in head.state_dict().items()}
-    save_to_hub_cache(
-        folder,
-        CHECKPOINT.repo_id,
-        lambda snapshot: torch.save({"model_state_dict": state}, snapshot / CHECKPOINT.filename),
-    )
-
-
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A hub cache with a tiny CheXbert: bert-base-uncased's files and the checkpoint."""
     cache = tmp_path_factory.mktemp("chexbert-hub")
-    vocab_folder = tmp_path_factory.mktemp("vocab")
-    words = sorted(
-        {w for text in REFERENCES + GENERATED for w in re.findall(r"\w+|\S", text.lower())}
-    )
-    tokens = [
-        "[PAD]",
-        "[UNK]",
-        "[CLS]",
-        "[SEP]",
-        "[MASK]",
-        *words,
-    ]  # [PAD] is id 0, as RadEval assumes
-    (vocab_folder / "vocab.txt").write_text("\n".join(tokens) + "\n")
-    config = _save_bert(cache, vocab_folder)
-    _save_checkpoint(cache, config)
+    save_tiny_chexbert(cache, REFERENCES + GENERATED, SEED)
     return cache
 
 
