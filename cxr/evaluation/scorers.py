@@ -115,7 +115,9 @@ class ScorerSpec:
 # the packages themselves are imported by `load`.
 RUNNER_MODULES: tuple[str, ...] = (
     "cxr.evaluation.runners.chexbert",
+    "cxr.evaluation.runners.radgraph",
     "cxr.evaluation.runners.bertscore",
+    "cxr.evaluation.runners.radcliq",
     "cxr.evaluation.runners.ratescore",
     "cxr.evaluation.runners.green",
 )

@@ -71,7 +71,7 @@ class BertScoreRunner:
             idf=False,
             batch_size=options.batch_size,
         )
-        _move_to(self._scorer.bert_scorer, options.device)
+        move_to(self._scorer.bert_scorer, options.device)
         self._batch_size = options.batch_size
         self._progress = options.progress
         self.version = (
@@ -91,7 +91,7 @@ class BertScoreRunner:
         return {METRIC: np.asarray(f1, dtype=float)}
 
 
-def _move_to(bert_scorer: Any, device: str) -> None:
+def move_to(bert_scorer: Any, device: str) -> None:
     """Puts the vendored BERTScorer's model, and the device it embeds on, on `device`."""
     if str(bert_scorer.device) != device:
         bert_scorer._model.to(device)

@@ -36,16 +36,15 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 import math
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import numpy as np
 
 from cxr.evaluation.hub_cache import HubFile
 from cxr.evaluation.metric_keys import Labeler, clinical_key
+from cxr.evaluation.runners import replaced
 from cxr.evaluation.scorers import ScorerOptions, ScorerSpec
 from cxr.types import COMMON_OBSERVATIONS, OBSERVATIONS
 
@@ -69,17 +68,6 @@ F1CHEXBERT_MODULE = "radeval.metrics.f1chexbert.f1chexbert"
 SEMB_MODULE = "radeval.metrics.RadCliQv1.semb_score"
 
 
-@contextmanager
-def _replaced(module: ModuleType, name: str, value: object) -> Iterator[None]:
-    """`module.name` is `value` inside the block, and what it was afterwards."""
-    saved = getattr(module, name)
-    setattr(module, name, value)
-    try:
-        yield
-    finally:
-        setattr(module, name, saved)
-
-
 def _radeval_version() -> str:
     return f"RadEval {importlib.metadata.version('RadEval')}"
 
@@ -87,7 +75,7 @@ def _radeval_version() -> str:
 def load_labeler(folder: Path, options: ScorerOptions) -> Any:
     """RadEval's F1CheXbert, its checkpoint read from `folder` (see the module docstring)."""
     f1chexbert = importlib.import_module(F1CHEXBERT_MODULE)
-    with _replaced(f1chexbert, "CACHE_DIR", str(folder)):
+    with replaced(f1chexbert, "CACHE_DIR", str(folder)):
         return f1chexbert.F1CheXbert(device=options.device, batch_size=options.batch_size)
 
 
@@ -134,7 +122,7 @@ class SembScoreRunner:
         size = self._labeler.batch_size
         scores = [np.zeros(0)]
         with (
-            _replaced(semb_score, "F1CheXbert", lambda device: self._labeler),
+            replaced(semb_score, "F1CheXbert", lambda device: self._labeler),
             tqdm(
                 total=math.ceil(len(hypotheses) / size),
                 desc=SEMB_METRIC,
