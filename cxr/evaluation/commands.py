@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from cxr.errors import InputError
+from cxr.evaluation import rexrank
 from cxr.evaluation.clinical_efficacy import UncertainMapping
 from cxr.evaluation.evaluate import EvaluationOptions, evaluate_files
 from cxr.evaluation.nlg import java_available
@@ -19,7 +20,7 @@ from cxr.evaluation.scorers import (
     parse_scorer_specs,
     scorer_help,
 )
-from cxr.evaluation.studies import Section
+from cxr.evaluation.studies import Section, read_matched
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,7 @@ def evaluate(
     scorer_trust_remote_code: bool = False,
     meteor: bool | None = None,
     plots: bool = True,
+    rexrank_json: str | None = None,
 ) -> int:
     """Scores generated reports against references (NLG, clinical efficacy, consistency, AUC, status, change) with intervals.
 
@@ -69,6 +71,7 @@ def evaluate(
         scorer_trust_remote_code: let a scorer run the Python code its weights folder ships (GREEN's tokenizer class); off by default.
         meteor: compute METEOR (needs java); default: when java is on PATH.
         plots: write the PNG plots.
+        rexrank_json: also write the evaluated studies as ReXrank's output JSON for the --section's track (findings, or report for findings+impression): each study's reference entry (a ReXrank reference file's own entry, else its sections) with model_prediction added, the file ReXrank's evaluation scripts read.
     """
     if not predictions:
         raise InputError("--predictions", "required")
@@ -82,6 +85,7 @@ def evaluate(
         raise InputError("--meteor", "METEOR needs java on PATH")
     if scorer_batch_size < 1:
         raise InputError("--scorer_batch_size", "must be 1 or more")
+    track = rexrank.track_of(Section(section)) if rexrank_json else None
     cache = (
         None
         if scorer_cache == "none"
@@ -107,6 +111,10 @@ def evaluate(
         scorers=scorers,
     )
     written = write_outputs(evaluation, Path(output), make_plots=plots)
+    if track is not None and rexrank_json:
+        written.append(
+            _write_rexrank(predictions, split_paths(references), Path(rexrank_json), track)
+        )
     print(format_table(evaluation))
     info = evaluation.info
     print(
@@ -128,6 +136,29 @@ def evaluate(
         )
     log.info("wrote %s", ", ".join(str(p) for p in written))
     return 0
+
+
+def _write_rexrank(
+    predictions: str, references: list[str], output: Path, track: rexrank.Track
+) -> Path:
+    """The matched studies of `predictions` as ReXrank's output JSON (see --rexrank_json)."""
+    matched = read_matched({"predictions": predictions}, references)
+    given: dict[str, dict[str, Any]] = {}  # the entries of ReXrank reference files, kept whole
+    for path in references:
+        data = rexrank.read_json(Path(path)) if path.lower().endswith(".json") else None
+        if rexrank.is_rexrank(data):
+            given |= rexrank.load_entries(path)
+    entries = {
+        study_id: given.get(study_id, entry)
+        for study_id, entry in rexrank.reference_entries(matched.references).items()
+    }
+    rows = [
+        {str(column): value for column, value in row.items()}
+        for row in matched.predictions["predictions"].to_dict("records")
+    ]
+    written = rexrank.write_predictions(rows, output, track, entries)
+    log.info("wrote %d studies as ReXrank's %s track to %s", len(written), track.value, output)
+    return output
 
 
 evaluate.epilog = scorer_help  # type: ignore[attr-defined]

@@ -70,6 +70,7 @@ scores its own joined text (findings, a space, impression), without ReXrank's la
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 from collections.abc import Iterable, Mapping
@@ -119,6 +120,29 @@ class Track(str, Enum):
         from cxr.evaluation.studies import Section
 
         return Section.FINDINGS if self is Track.FINDINGS else Section.REPORT
+
+
+def track_of(section: Section) -> Track:
+    """The ReXrank track `cxr evaluate --section` scores; ReXrank has no impression track."""
+    for track in Track:
+        if track.section is section:
+            return track
+    raise InputError("--section", f"ReXrank has no {section.value} track (findings, report)")
+
+
+def reference_entries(table: pd.DataFrame) -> dict[str, dict[str, Any]]:
+    """ReXrank entries of a references table: its sections (a bare NaN where one is missing,
+    as ReXrank's files write it) and `subject_id` where the table knows the patient."""
+    entries: dict[str, dict[str, Any]] = {}
+    for row in table.to_dict("records"):
+        entry: dict[str, Any] = {
+            key: clean_text(row.get(column)) or math.nan
+            for key, column in ((FINDINGS, "findings"), (IMPRESSION, "impression"))
+        }
+        if not is_missing(row.get("patient_id")):
+            entry[PATIENT] = str(row["patient_id"])
+        entries[str(row["study_id"])] = entry
+    return entries
 
 
 def is_rexrank(data: Any) -> bool:

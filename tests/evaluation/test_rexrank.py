@@ -191,12 +191,14 @@ def test_references_from_the_report_alone(tmp_path: Path) -> None:
 # --- cxr evaluate on ReXrank files ---------------------------------------------------------
 
 
-def _metrics(predictions: Path, references: Path, section: str, out: Path) -> dict[str, Any]:
+def _metrics(
+    predictions: Path, references: Path, section: str, out: Path, *extra: str
+) -> dict[str, Any]:
     code = main(
         [
             "evaluate", "--predictions", str(predictions), "--references", str(references),
             "-o", str(out), "--section", section, "--bootstrap", "50", "--meteor", "false",
-            "--plots", "false",
+            "--plots", "false", *extra,
         ]
     )  # fmt: skip
     assert code == 0
@@ -276,3 +278,51 @@ def test_input_file_given_as_predictions_and_unlabelled_output_as_references(
     not_json.write_text("{", encoding="utf-8")
     with pytest.raises(InputError, match="not JSON"):
         read_table(not_json)
+
+
+@pytest.mark.parametrize("track", list(Track))
+def test_evaluate_writes_the_evaluated_studies_as_rexrank_output(
+    track: Track, tmp_path: Path
+) -> None:
+    """--rexrank_json from cxr's own files scores the same when read back, and against a
+    ReXrank reference file each entry is that file's own, with model_prediction added."""
+    reference_rows = [
+        {"study_id": s, "patient_id": str(p), "findings": f, "impression": None if i != i else i}
+        for s, p, f, i, _, _ in STUDIES
+    ]
+    jsonl_references = write_jsonl(tmp_path / "refs.jsonl", reference_rows)
+    predictions = write_jsonl(tmp_path / "preds.jsonl", generated_rows())
+    section = track.section.value
+    written = tmp_path / "rexrank.json"
+    from_jsonl = _metrics(
+        predictions, jsonl_references, section, tmp_path / "a", "--rexrank_json", str(written)
+    )
+    entries = json.loads(written.read_text())
+    assert list(entries) == [s for s, *_ in STUDIES]  # the evaluated studies, none other
+    assert entries["53492798"]["section_impression"] != entries["53492798"]["section_impression"]
+    # the written file holds both sides: as predictions and as references it scores the same
+    assert _metrics(written, written, section, tmp_path / "b") == from_jsonl
+
+    gt = write_json(tmp_path / "gt.json", reference_entries())
+    _metrics(predictions, gt, section, tmp_path / "c", "--rexrank_json", str(written))
+    entries = json.loads(written.read_text())
+    for study_id, entry in reference_entries().items():
+        assert entries[study_id]["image_path"] == entry["image_path"]
+        findings, impression = split_labelled_report(entries[study_id]["model_prediction"])
+        generated = next(r for r in generated_rows() if r["study_id"] == study_id)
+        assert findings == generated["findings"]
+        assert impression == (generated["impression"] if track is Track.FINDINGS_IMPRESSION else "")
+
+
+def test_rexrank_has_no_impression_track(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(
+        [
+            "evaluate", "--predictions", str(tmp_path / "p.jsonl"), "--references",
+            str(tmp_path / "r.jsonl"), "--section", "impression", "--rexrank_json",
+            str(tmp_path / "x.json"),
+        ]
+    )  # fmt: skip
+    assert code == 2
+    assert "--section: ReXrank has no impression track" in capsys.readouterr().err
