@@ -1,5 +1,6 @@
 """Tiny scorer weights written as a Hugging Face hub cache, the layout `hf download
---cache-dir` writes, so the scorer packages' own loading code finds them."""
+--cache-dir` writes, so the scorer packages' own loading code finds them; and the evaluation
+the parity tests run on their reports."""
 
 from __future__ import annotations
 
@@ -8,6 +9,13 @@ import shutil
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+if TYPE_CHECKING:
+    from cxr.evaluation.evaluate import Evaluation
+    from cxr.evaluation.scorers import ModelScorers
 
 COMMIT = "0" * 40
 
@@ -123,3 +131,24 @@ def save_tiny_distilroberta(cache: Path, texts: Sequence[str]) -> None:
                 shutil.copy(Path(bpe_folder) / name, folder / name)
 
         save_to_hub_cache(cache, MODEL, save)
+
+
+def evaluate_reports(
+    generated: Sequence[str],
+    references: Sequence[str],
+    scorers: ModelScorers,
+    n_bootstrap: int = 0,
+) -> Evaluation:
+    """`cxr evaluate`'s computation on report texts: study i is patient i, the reference's
+    text its findings, the generated text the system's report."""
+    from cxr.evaluation.evaluate import EvaluationOptions, evaluate_systems
+    from cxr.evaluation.studies import Section, StudyTable, System, build_references
+
+    ids = [f"s{i}" for i in range(len(references))]
+    table = pd.DataFrame({"study_id": ids, "patient_id": ids, "findings": list(references)})
+    return evaluate_systems(
+        [System("model", StudyTable.text_only(list(generated)))],
+        build_references(table, Section.REPORT),
+        EvaluationOptions(n_bootstrap=n_bootstrap, meteor=False),
+        scorers=scorers,
+    )

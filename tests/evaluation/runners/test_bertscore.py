@@ -18,12 +18,10 @@ import pandas as pd
 import pytest
 
 from cxr.errors import InputError
-from cxr.evaluation.evaluate import EvaluationOptions, evaluate_systems
 from cxr.evaluation.hub_cache import hub_cache, require
 from cxr.evaluation.runners.bertscore import LAYER, METRIC, MODEL, SCORERS
 from cxr.evaluation.scorers import ScorerOptions, ScorerSpec, load_scorers
-from cxr.evaluation.studies import References, Section, StudyTable, System, build_references
-from evaluation.runners.hub_folders import save_tiny_distilroberta
+from evaluation.runners.hub_folders import evaluate_reports, save_tiny_distilroberta
 
 SPEC = SCORERS[0]
 SENTENCES = [
@@ -68,12 +66,6 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return cache
 
 
-def _references() -> References:
-    ids = [f"s{i}" for i in range(len(REFERENCES))]
-    table = pd.DataFrame({"study_id": ids, "patient_id": ids, "findings": REFERENCES})
-    return build_references(table, Section.REPORT)
-
-
 def test_the_folder_holds_every_needed_file_and_a_missing_one_is_named(
     folder: Path, tmp_path: Path
 ) -> None:
@@ -104,12 +96,7 @@ def test_cxr_gives_radeval_bertscore_per_study_and_as_the_corpus_mean(folder: Pa
     scorers = load_scorers({SPEC.name: folder}, options)
     assert scorers.notes() == {SPEC.name: "ran"}
     per_study = scorers.per_study(GENERATED, REFERENCES).scores[METRIC]
-    evaluation = evaluate_systems(
-        [System("model", StudyTable.text_only(GENERATED))],
-        _references(),
-        EvaluationOptions(n_bootstrap=0, meteor=False),
-        scorers=scorers,
-    )
+    evaluation = evaluate_reports(GENERATED, REFERENCES, scorers)
 
     assert per_study == pytest.approx(per_sample, rel=1e-6, abs=1e-9)
     assert evaluation.systems["model"][METRIC].value == pytest.approx(corpus, rel=1e-6)

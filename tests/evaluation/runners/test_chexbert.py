@@ -22,11 +22,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from cxr.errors import InputError
-from cxr.evaluation.evaluate import Evaluation, EvaluationOptions, evaluate_systems
+from cxr.evaluation.evaluate import Evaluation
 from cxr.evaluation.hub_cache import hub_cache, require
 from cxr.evaluation.metric_keys import Labeler, PerSubject, clinical_key
 from cxr.evaluation.runners.chexbert import (
@@ -38,9 +37,8 @@ from cxr.evaluation.runners.chexbert import (
     SEMB_METRIC,
 )
 from cxr.evaluation.scorers import ModelScorers, ScorerOptions, load_scorers
-from cxr.evaluation.studies import References, Section, StudyTable, System, build_references
 from cxr.types import COMMON_OBSERVATIONS, OBSERVATIONS
-from evaluation.runners.hub_folders import save_tiny_chexbert
+from evaluation.runners.hub_folders import evaluate_reports, save_tiny_chexbert
 
 SPECS = {spec.name: spec for spec in SCORERS}
 OPTIONS = ScorerOptions(progress=False, batch_size=3)  # three batches of the package's loop
@@ -97,15 +95,7 @@ def scorers(folder: Path) -> ModelScorers:
 
 @pytest.fixture(scope="module")
 def evaluation(scorers: ModelScorers) -> Evaluation:
-    ids = [f"s{i}" for i in range(len(REPORTS))]
-    table = pd.DataFrame({"study_id": ids, "patient_id": ids, "findings": REFERENCES})
-    references: References = build_references(table, Section.REPORT)
-    return evaluate_systems(
-        [System("model", StudyTable.text_only(GENERATED))],
-        references,
-        EvaluationOptions(n_bootstrap=0, meteor=False),
-        scorers=scorers,
-    )
+    return evaluate_reports(GENERATED, REFERENCES, scorers)
 
 
 @pytest.mark.parametrize(

@@ -17,16 +17,13 @@ import shutil
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from cxr.errors import InputError
-from cxr.evaluation.evaluate import EvaluationOptions, evaluate_systems
 from cxr.evaluation.hub_cache import hub_cache, require
 from cxr.evaluation.runners.green import METRIC, REPO_ID, SCORERS
 from cxr.evaluation.scorers import ScorerOptions, load_scorers
-from cxr.evaluation.studies import Section, StudyTable, System, build_references
-from evaluation.runners.hub_folders import save_to_hub_cache, snapshot
+from evaluation.runners.hub_folders import evaluate_reports, save_to_hub_cache, snapshot
 
 SPEC = SCORERS[0]
 
@@ -200,19 +197,7 @@ def test_cxr_green_equals_radeval_green(green_folder: Path) -> None:
     assert expected == pytest.approx(EXPECTED)  # the weights work as designed
 
     scorers = load_scorers({SPEC.name: green_folder}, ScorerOptions(progress=False))
-    studies = pd.DataFrame(
-        {
-            "study_id": [f"s{i}" for i in range(len(REPORTS))],
-            "patient_id": [f"p{i}" for i in range(len(REPORTS))],
-            "findings": references,
-        }
-    )
-    evaluation = evaluate_systems(
-        [System("model", StudyTable.text_only(generated))],
-        build_references(studies, Section.REPORT),
-        EvaluationOptions(n_bootstrap=0, meteor=False),
-        scorers=scorers,
-    )
+    evaluation = evaluate_reports(generated, references, scorers)
     assert evaluation.systems["model"][METRIC].value == pytest.approx(np.mean(expected), rel=1e-9)
     assert evaluation.systems["model"][METRIC].value == pytest.approx(expected_corpus, abs=5e-5)
     per_study = scorers.per_study(generated, references).scores[METRIC]

@@ -16,19 +16,20 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from cxr.errors import InputError
-from cxr.evaluation.evaluate import EvaluationOptions, evaluate_systems
 from cxr.evaluation.hub_cache import hub_cache, require
 from cxr.evaluation.metric_keys import reciprocal_key
 from cxr.evaluation.runners.chexbert import F1CHEXBERT_MODULE
 from cxr.evaluation.runners.radcliq import METRIC, SCORERS
 from cxr.evaluation.runners.radgraph import vendored_core
 from cxr.evaluation.scorers import ModelScorers, ScoreCache, ScorerOptions, load_scorers
-from cxr.evaluation.studies import Section, StudyTable, System, build_references
-from evaluation.runners.hub_folders import save_tiny_chexbert, save_tiny_distilroberta
+from evaluation.runners.hub_folders import (
+    evaluate_reports,
+    save_tiny_chexbert,
+    save_tiny_distilroberta,
+)
 from evaluation.runners.tiny_radgraph import save_tiny_radgraph
 
 SPEC = SCORERS[0]
@@ -83,12 +84,6 @@ def _radeval(folder: Path, references: list[str], generated: list[str]) -> dict[
         }
 
 
-def _references(texts: list[str]) -> object:
-    ids = [f"s{i}" for i in range(len(texts))]
-    table = pd.DataFrame({"study_id": ids, "patient_id": ids, "findings": texts})
-    return build_references(table, Section.REPORT)
-
-
 def test_the_folder_holds_every_needed_file_and_a_missing_one_is_named(
     folder: Path, tmp_path: Path
 ) -> None:
@@ -110,12 +105,7 @@ def test_cxr_gives_radevals_radcliq_per_study_and_its_reciprocal(folder: Path) -
     scorers = load_scorers({SPEC.name: folder}, OPTIONS)
     assert scorers.notes() == {SPEC.name: "ran"}
     per_study = scorers.per_study(GENERATED, REFERENCES).scores[METRIC]
-    evaluation = evaluate_systems(
-        [System("model", StudyTable.text_only(GENERATED))],
-        _references(REFERENCES),
-        EvaluationOptions(n_bootstrap=20, meteor=False),
-        scorers=scorers,
-    )
+    evaluation = evaluate_reports(GENERATED, REFERENCES, scorers, n_bootstrap=20)
     metrics = evaluation.systems["model"]
 
     assert per_study == pytest.approx(expected["per_sample"], rel=1e-6, abs=1e-9)

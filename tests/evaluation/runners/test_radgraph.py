@@ -20,11 +20,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from cxr.errors import InputError
-from cxr.evaluation.evaluate import Evaluation, EvaluationOptions, evaluate_systems
+from cxr.evaluation.evaluate import Evaluation
 from cxr.evaluation.hub_cache import hub_cache, require
 from cxr.evaluation.runners.radgraph import (
     ARCHIVE_REPO,
@@ -39,7 +38,7 @@ from cxr.evaluation.runners.radgraph import (
     vendored_core,
 )
 from cxr.evaluation.scorers import ModelScorers, ScorerOptions, load_scorers
-from cxr.evaluation.studies import References, Section, StudyTable, System, build_references
+from evaluation.runners.hub_folders import evaluate_reports
 from evaluation.runners.tiny_radgraph import save_tiny_radgraph
 
 SPECS = {spec.name: spec for spec in SCORERS}
@@ -96,15 +95,7 @@ def scorers(folder: Path) -> ModelScorers:
 
 @pytest.fixture(scope="module")
 def evaluation(scorers: ModelScorers) -> Evaluation:
-    ids = [f"s{i}" for i in range(len(REPORTS))]
-    table = pd.DataFrame({"study_id": ids, "patient_id": ids, "findings": REFERENCES})
-    references: References = build_references(table, Section.REPORT)
-    return evaluate_systems(
-        [System("model", StudyTable.text_only(GENERATED))],
-        references,
-        EvaluationOptions(n_bootstrap=0, meteor=False),
-        scorers=scorers,
-    )
+    return evaluate_reports(GENERATED, REFERENCES, scorers)
 
 
 def test_the_needs_are_the_archive_and_the_bert_its_config_names(folder: Path) -> None:

@@ -16,11 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from cxr.errors import InputError
-from cxr.evaluation.evaluate import EvaluationOptions, evaluate_systems
 from cxr.evaluation.hub_cache import hub_cache, require
 from cxr.evaluation.runners.ratescore import (
     ENTITY_ENCODER,
@@ -30,8 +28,7 @@ from cxr.evaluation.runners.ratescore import (
     SCORERS,
 )
 from cxr.evaluation.scorers import ScorerOptions, load_scorers
-from cxr.evaluation.studies import References, Section, StudyTable, System, build_references
-from evaluation.runners.hub_folders import save_to_hub_cache
+from evaluation.runners.hub_folders import evaluate_reports, save_to_hub_cache
 
 SPEC = SCORERS[0]
 TAGS = [
@@ -185,12 +182,6 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return cache
 
 
-def _references() -> References:
-    ids = [f"s{i}" for i in range(len(REFERENCES))]
-    table = pd.DataFrame({"study_id": ids, "patient_id": ids, "findings": REFERENCES})
-    return build_references(table, Section.REPORT)
-
-
 def _radeval(hypotheses: list[str], references: list[str], per_sample: bool) -> Any:
     from radeval import RadEval
 
@@ -221,12 +212,7 @@ def test_cxr_gives_radeval_ratescore_per_study_and_as_the_corpus_mean(
     scorers = load_scorers({SPEC.name: folder}, ScorerOptions(progress=False, batch_size=4))
     assert scorers.notes() == {SPEC.name: "ran"}
     per_study = scorers.per_study(GENERATED, REFERENCES).scores[METRIC]
-    evaluation = evaluate_systems(
-        [System("model", StudyTable.text_only(GENERATED))],
-        _references(),
-        EvaluationOptions(n_bootstrap=0, meteor=False),
-        scorers=scorers,
-    )
+    evaluation = evaluate_reports(GENERATED, REFERENCES, scorers)
     corpus = evaluation.systems["model"][METRIC].value
 
     assert per_study == pytest.approx(per_sample, rel=1e-6, abs=1e-9)
