@@ -26,9 +26,17 @@ class HubFile:
     repo_id: str
     filename: str
 
-    def download_command(self, folder: Path) -> str:
-        """The command that puts this file into `folder` (run where the hub is reachable)."""
-        return f"hf download {self.repo_id} {self.filename} --cache-dir {folder}"
+
+def download_commands(needs: Sequence[HubFile], folder: Path | str) -> list[str]:
+    """The commands that put `needs` into `folder` (run where the hub is reachable), one per
+    repository."""
+    repos = dict.fromkeys(need.repo_id for need in needs)
+    return [
+        f"hf download {repo} "
+        + " ".join(need.filename for need in needs if need.repo_id == repo)
+        + f" --cache-dir {folder}"
+        for repo in repos
+    ]
 
 
 def missing_files(folder: Path, needs: Sequence[HubFile]) -> list[HubFile]:
@@ -49,7 +57,7 @@ def require(scorer: str, folder: Path, needs: Sequence[HubFile]) -> None:
         raise InputError(folder, f"weights folder of scorer {scorer!r} is not a directory")
     missing = missing_files(folder, needs)
     if missing:
-        lines = "\n".join(f"  {need.download_command(folder)}" for need in missing)
+        lines = "\n".join(f"  {command}" for command in download_commands(missing, folder))
         raise InputError(
             folder,
             f"the hub cache of scorer {scorer!r} lacks {len(missing)} of its "

@@ -38,7 +38,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from cxr.errors import CxrError, InputError
-from cxr.evaluation.hub_cache import HubFile, hub_cache, require
+from cxr.evaluation.hub_cache import HubFile, download_commands, hub_cache, require
 from cxr.evaluation.metric_keys import reciprocal_key
 
 log = logging.getLogger(__name__)
@@ -360,14 +360,18 @@ def load_scorers(
     options = options or ScorerOptions()
     scorers = ModelScorers(cache=ScoreCache(cache_folder))
     package_missing = _package_missing() if folders else None
-    for name, spec in known_scorers().items():
+    specs = known_scorers()
+    for name, folder in folders.items():  # every folder checked before any model loads
+        if name not in specs:
+            raise InputError(name, f"unknown scorer (known: {', '.join(specs)})")
+        require(name, folder, specs[name].needs)
+    for name, spec in specs.items():
         folder = folders.get(name)
         if folder is None:
             scorers.statuses.append(
                 ScorerStatus(name, f"no weights folder given (--scorer {name}=DIR)")
             )
             continue
-        require(name, folder, spec.needs)
         if package_missing is not None:
             log.warning("%s: unavailable: %s", name, package_missing)
             scorers.statuses.append(ScorerStatus(name, package_missing))
@@ -400,12 +404,7 @@ def scorer_help() -> str:
             f"    metrics: {', '.join(spec.metric_names())}",
             f"    package: {spec.package}",
             "    weights: " + "; ".join(f"{n.repo_id}/{n.filename}" for n in spec.needs),
-            "    fetch:   "
-            + " && ".join(
-                f"hf download {repo} {' '.join(n.filename for n in spec.needs if n.repo_id == repo)}"
-                " --cache-dir DIR"
-                for repo in dict.fromkeys(n.repo_id for n in spec.needs)
-            ),
+            "    fetch:   " + " && ".join(download_commands(spec.needs, "DIR")),
             f"    parity test: {spec.parity_test}",
         ]
     return "\n".join(lines)

@@ -90,10 +90,10 @@ def test_a_folder_without_the_needed_files_names_them_and_how_to_fetch_them(
     needs = TOY.needs
     with pytest.raises(InputError) as raised:
         load_scorers({"toy": tmp_path})
-    for need in needs:
-        assert f"hf download {need.repo_id} {need.filename} --cache-dir {tmp_path}" in str(
-            raised.value
-        )
+    assert f"hf download org/toy config.json model.safetensors --cache-dir {tmp_path}" in str(
+        raised.value
+    )
+    assert [need.filename for need in needs] == ["config.json", "model.safetensors"]
 
 
 @pytest.mark.parametrize("spec", ["toy", "=x", "bleurt=/models/bleurt"])
