@@ -361,10 +361,10 @@ def load_scorers(
     scorers = ModelScorers(cache=ScoreCache(cache_folder))
     package_missing = _package_missing() if folders else None
     specs = known_scorers()
-    for name, folder in folders.items():  # every folder checked before any model loads
+    for name, given in folders.items():  # every folder checked before any model loads
         if name not in specs:
             raise InputError(name, f"unknown scorer (known: {', '.join(specs)})")
-        require(name, folder, specs[name].needs)
+        require(name, given, specs[name].needs)
     for name, spec in specs.items():
         folder = folders.get(name)
         if folder is None:
