@@ -7,9 +7,11 @@ from typing import Any, cast
 
 import lightning as L
 import torch
+from lightning.pytorch.cli import LightningCLI, instantiate_class
 from torch import nn
 from torchmetrics import Metric, MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MultilabelAUROC
+from transformers import get_cosine_with_min_lr_schedule_with_warmup
 
 from cxr.models.grounding import batch_observations
 from cxr.training.losses import (
@@ -47,12 +49,17 @@ class ReportModule(L.LightningModule):
     to `label_replacement` over training (scheduled sampling); validation and test read the
     heads' calls only, as inference does.
 
+    The logged hyper-parameters hold these options and, as `model_config`, the model's own
+    `config_dict()`.
+
     Args:
         model: The report model (built from its own config; see cxr.models.ReportModel).
-        learning_rate: Peak AdamW learning rate.
-        weight_decay: AdamW weight decay (not applied to biases and norms).
-        warmup_fraction: Share of the optimizer steps spent warming up linearly.
-        min_lr_ratio: Cosine decay ends at this fraction of the peak learning rate.
+        learning_rate: Peak learning rate of the default AdamW.
+        weight_decay: Weight decay of the default AdamW. Biases and norms get none, whichever
+            optimizer is used.
+        warmup_fraction: Share of the optimizer steps the default schedule warms up linearly.
+        min_lr_ratio: The default schedule's cosine decay ends at this fraction of the peak
+            learning rate.
         tube_line_weight: Weight of the tube/line loss.
         findings_weight: Weight of the findings-head loss.
         change_weight: Weight of the change loss.
@@ -61,6 +68,14 @@ class ReportModule(L.LightningModule):
             accuracy); False weighs every label 1.
         label_replacement: Probability, reached at the end of training, that a grounded
             decoder reads the head's call instead of a known reference.
+        optimizer: Set by the top-level `optimizer:` key of a `cxr fit` config (class_path and
+            init_args of a torch optimizer, which get the two parameter groups); None: AdamW
+            with `learning_rate` and `weight_decay`.
+        lr_scheduler: Set by the top-level `lr_scheduler:` key (an LRScheduler class_path and
+            init_args, stepped once per epoch as LightningCLI does); None: linear warmup
+            over `warmup_fraction` of the steps, then cosine decay to `min_lr_ratio`
+            (transformers' `get_cosine_with_min_lr_schedule_with_warmup`), stepped every
+            optimizer step.
     """
 
     def __init__(
@@ -75,9 +90,14 @@ class ReportModule(L.LightningModule):
         change_weight: float = 1.0,
         change_class_balance: bool = True,
         label_replacement: float = 0.5,
+        optimizer: dict[str, Any] | None = None,
+        lr_scheduler: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters(ignore=["model"])
+        config_dict = getattr(model, "config_dict", None)
+        if callable(config_dict):  # a ReportModel: its architecture goes to the trackers too
+            self.save_hyperparameters({**self.hparams, "model_config": config_dict()})
         self.model = model
         self.change_class_weights: torch.Tensor
         self.register_buffer(
@@ -195,25 +215,25 @@ class ReportModule(L.LightningModule):
         for parameter in self.model.parameters():
             if parameter.requires_grad:
                 (decay if parameter.ndim >= 2 else no_decay).append(parameter)
-        optimizer = torch.optim.AdamW(
-            [
-                {"params": decay, "weight_decay": self.hparams["weight_decay"]},
-                {"params": no_decay, "weight_decay": 0.0},
-            ],
-            lr=self.hparams["learning_rate"],
-        )
+        # The decay group takes the optimizer's own weight decay (a YAML one's init_args).
+        groups = [{"params": decay}, {"params": no_decay, "weight_decay": 0.0}]
+        optimizer_init = self.hparams["optimizer"] or {
+            "class_path": "torch.optim.AdamW",
+            "init_args": {
+                "lr": self.hparams["learning_rate"],
+                "weight_decay": self.hparams["weight_decay"],
+            },
+        }
+        optimizer = instantiate_class(groups, dict(optimizer_init))
+        if self.hparams["lr_scheduler"] is not None:
+            scheduler = instantiate_class(optimizer, dict(self.hparams["lr_scheduler"]))
+            return LightningCLI.configure_optimizers(self, optimizer, scheduler)
         total = max(1, int(self.trainer.estimated_stepping_batches))
         warmup = max(1, int(total * self.hparams["warmup_fraction"]))
-        floor = self.hparams["min_lr_ratio"]
-
-        def schedule(step: int) -> float:
-            if step < warmup:
-                return (step + 1) / warmup
-            progress = min(1.0, (step - warmup) / max(1, total - warmup))
-            return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
-
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+        default_scheduler = get_cosine_with_min_lr_schedule_with_warmup(
+            optimizer, warmup, total, min_lr_rate=self.hparams["min_lr_ratio"]
+        )
         return {
             "optimizer": optimizer,
-            "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
+            "lr_scheduler": {"scheduler": default_scheduler, "interval": "step"},
         }
