@@ -54,28 +54,73 @@ class EpochSampler(Sampler[int]):
     """Draws a seeded order per epoch, with per-source weights; resumes to the same order.
 
     Yields `epoch * n + index`, so the dataset can seed each item's augmentation from the draw
-    and a run resumed from an end-of-epoch checkpoint repeats what an uninterrupted one does.
+    and a resumed run repeats what an uninterrupted one does. Its state (Lightning's
+    `state_dict` / `load_state_dict`) is the epoch and the draws of it the training loop has
+    received (`delivered`, counted by `ResumableLoader`: with workers, the sampler itself runs
+    ahead of the loop); after `load_state_dict`, the next pass over that epoch starts after
+    those draws, so a run resumed mid-epoch continues where it stopped.
     """
 
     def __init__(self, weights: torch.Tensor, seed: int) -> None:
         self.weights = weights
         self.seed = seed
         self.epoch = 0
+        self.delivered = 0
+        self._resume: tuple[int, int] | None = None  # (epoch, draws to skip in its next pass)
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
     def __len__(self) -> int:
+        # The whole epoch even when resuming: Lightning counts the batches already trained on.
         return len(self.weights)
 
     def __iter__(self) -> Iterator[int]:
+        start = 0
+        if self._resume is not None and self._resume[0] == self.epoch:
+            start = self._resume[1]
+        self._resume = None
+        self.delivered = start
         generator = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
         n = len(self.weights)
         if bool((self.weights == self.weights[0]).all()):
             order = torch.randperm(n, generator=generator)
         else:
             order = torch.multinomial(self.weights, n, replacement=True, generator=generator)
-        return iter((order + self.epoch * n).tolist())
+        return iter((order[start:] + self.epoch * n).tolist())
+
+    def state_dict(self) -> dict[str, int]:
+        return {"epoch": self.epoch, "delivered": self.delivered}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self.epoch = int(state["epoch"])
+        self.delivered = int(state["delivered"])
+        self._resume = (self.epoch, self.delivered)
+
+
+class ResumableLoader(DataLoader[Any]):
+    """The training DataLoader, stateful the way Lightning 2.6 resumes mid-epoch: the fit loop
+    saves `state_dict()` of every train loader that has one into the checkpoint and hands it
+    back through `load_state_dict` on resume. Counts the draws it has delivered (whole
+    batches, as the training loop receives them) into its EpochSampler."""
+
+    def __iter__(self) -> Iterator[Any]:  # type: ignore[override]
+        sampler = self.sampler
+        for batch in super().__iter__():
+            if isinstance(sampler, EpochSampler):
+                sampler.delivered = min(len(sampler), sampler.delivered + (self.batch_size or 1))
+            yield batch
+
+    def state_dict(self) -> dict[str, Any]:
+        # Under DDP Lightning wraps the sampler in a DistributedSamplerWrapper: no position
+        # is kept there, and a resume restarts the epoch (Lightning warns then).
+        if isinstance(self.sampler, EpochSampler):
+            return {"sampler": self.sampler.state_dict()}
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if isinstance(self.sampler, EpochSampler) and "sampler" in state:
+            self.sampler.load_state_dict(state["sampler"])
 
 
 def drop_prompt_fields(prompt: Prompt, probability: float, generator: torch.Generator) -> Prompt:
@@ -180,6 +225,8 @@ class ReportDataModule(L.LightningDataModule):
         self.prompt_dropout = prompt_dropout
         self.max_prompt_tokens = max_prompt_tokens
         self.max_report_tokens = max_report_tokens
+        self._train_sampler: EpochSampler | None = None
+        self._train_sampler_state: dict[str, int] | None = None
 
     @cached_property
     def splits(self) -> dict[Split, list[tuple[int, Study]]]:
@@ -229,9 +276,10 @@ class ReportDataModule(L.LightningDataModule):
         return StudyDataset(self.studies(split), ImageLoader(self.image_size, self.cache_dir))
 
     def _loader(
-        self, dataset: Dataset[Any], sampler: Sampler[int] | None = None
+        self, dataset: Dataset[Any], sampler: EpochSampler | None = None
     ) -> DataLoader[Any]:
-        return DataLoader(
+        kind = DataLoader if sampler is None else ResumableLoader
+        return kind(
             dataset,
             batch_size=self.batch_size,
             sampler=sampler,
@@ -259,7 +307,25 @@ class ReportDataModule(L.LightningDataModule):
                 "the training split is empty: check data.sources and the split fractions"
             )
         augmented = _Augmented(train, self.augment, self.prompt_dropout, self.seed)
-        return self._loader(augmented, EpochSampler(self._train_weights(), self.seed))
+        self._train_sampler = EpochSampler(self._train_weights(), self.seed)
+        if self._train_sampler_state is not None:
+            self._train_sampler.load_state_dict(self._train_sampler_state)
+            self._train_sampler_state = None
+        return self._loader(augmented, self._train_sampler)
+
+    # Lightning saves the train loader's state (ResumableLoader) and hands it back, but 2.6
+    # drops it when configure_optimizers reads trainer.estimated_stepping_batches under
+    # max_epochs (the loader is built before the checkpoint is restored; Lightning issue
+    # #20550). The data module is restored first, so it carries the sampler's state too and
+    # gives it to the sampler it builds; when Lightning does restore the loader, it loads the
+    # same state again.
+    def state_dict(self) -> dict[str, Any]:
+        if self._train_sampler is None:
+            return {}
+        return {"train_sampler": self._train_sampler.state_dict()}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self._train_sampler_state = state_dict.get("train_sampler")
 
     def val_dataloader(self) -> DataLoader[Any]:
         return self._loader(self._dataset(Split.VAL))
