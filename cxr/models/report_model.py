@@ -11,9 +11,14 @@ Data flow for one batch (see `cxr.data` for how batches are made):
       -> grounded decoders: + the heads' calls as 23 tokens (cxr.models.grounding)
       -> TextDecoder: [prompt][visual][calls][report] (causal_lm) or cross-attention baseline
 
-`save_pretrained` writes config.json + generation_config.json + model.safetensors +
-tokenizer/; `from_pretrained` rebuilds the architecture from config.json alone (no pretrained
-paths are needed any more) and loads the weights with safetensors, so loading never unpickles.
+`save_pretrained` writes a folder Hugging Face tools load: config.json (cxr's own sections
+plus `model_type`, `architectures` and an `auto_map` naming the folder's configuration_cxr.py and
+modeling_cxr.py, copied from cxr.models.hf_remote), generation_config.json, model.safetensors
+(ReportModel's own state dict names), the tokenizer files at the root (`AutoTokenizer` reads
+them), and preprocessor_config.json (cxr.models.preprocessor). `from_pretrained` takes a local
+folder or a Hub repo id (cxr.models.hub), rebuilds the architecture from config.json alone (no
+pretrained paths are needed any more) and loads the weights with safetensors, so loading never
+unpickles. A folder written before the tokenizer moved to the root (tokenizer/) still loads.
 generation_config.json holds the model's decoding defaults (a Hugging Face `GenerationConfig`,
 starting from `default_generation_config()`); a folder written before it existed decodes with
 those defaults.
@@ -38,6 +43,7 @@ from transformers.utils import GENERATION_CONFIG_NAME
 
 from cxr.data.tokenizer import load_tokenizer
 from cxr.errors import InputError
+from cxr.models import hf_remote
 from cxr.models.config import (
     ConnectorConfig,
     DecoderConfig,
@@ -55,6 +61,8 @@ from cxr.models.grounding import (
     reference_calls,
 )
 from cxr.models.heads import FindingsHead, TubeLineHead, build_change_head
+from cxr.models.hub import resolve_model_folder
+from cxr.models.preprocessor import PREPROCESSOR_CONFIG_FILE, preprocessor_config
 from cxr.types import IMAGE_SLOTS, TUBE_LINE_LABELS
 
 log = logging.getLogger(__name__)
@@ -64,7 +72,9 @@ Batch = dict[str, torch.Tensor]
 CONFIG_FILE = "config.json"
 GENERATION_CONFIG_FILE = GENERATION_CONFIG_NAME
 WEIGHTS_FILE = "model.safetensors"
-TOKENIZER_DIR = "tokenizer"
+# Where folders written before the tokenizer moved to the root keep it.
+LEGACY_TOKENIZER_DIR = "tokenizer"
+TOKENIZER_CONFIG_FILE = "tokenizer_config.json"
 FORMAT = "cxr-report-model"
 # Version 2: findings head, comparing change head, grounded decoder.
 FORMAT_VERSION = 2
@@ -426,19 +436,31 @@ class ReportModel(nn.Module):
         }
 
     def save_pretrained(self, directory: str | Path) -> Path:
-        """Writes config.json, generation_config.json, model.safetensors and tokenizer/.
+        """Writes config.json, generation_config.json, model.safetensors, the tokenizer files,
+        preprocessor_config.json and the Hugging Face remote code (see the module docstring).
 
         Hugging Face refuses to write a generation config whose settings contradict each
         other (e.g. a temperature without `do_sample`), so a saved folder decodes as it says.
         """
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        (directory / CONFIG_FILE).write_text(json.dumps(self.config_dict(), indent=2) + "\n")
+        config = {**hf_remote.hub_config_fields(), **self.config_dict()}
+        (directory / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
         self.generation_config.save_pretrained(directory)
         safetensors.torch.save_model(self, str(directory / WEIGHTS_FILE))
-        self.tokenizer.save_pretrained(str(directory / TOKENIZER_DIR))
+        self.tokenizer.save_pretrained(str(directory))
+        preprocessor = preprocessor_config(self.encoder_config)
+        (directory / PREPROCESSOR_CONFIG_FILE).write_text(json.dumps(preprocessor, indent=2) + "\n")
+        hf_remote.write_remote_code(directory)
         log.info("model saved to %s", directory)
         return directory
+
+    @staticmethod
+    def tokenizer_folder(directory: Path) -> Path:
+        """Where a saved folder keeps its tokenizer: the root, or tokenizer/ in older folders."""
+        if (directory / TOKENIZER_CONFIG_FILE).is_file():
+            return directory
+        return directory / LEGACY_TOKENIZER_DIR
 
     @classmethod
     def from_config(
@@ -465,19 +487,26 @@ class ReportModel(nn.Module):
 
     @classmethod
     def from_pretrained(
-        cls, directory: str | Path, device: str | torch.device = "cpu"
+        cls, source: str | Path, device: str | torch.device = "cpu", revision: str | None = None
     ) -> ReportModel:
-        """Loads a `save_pretrained` directory (never unpickles); the model is in eval mode.
+        """Loads a `save_pretrained` folder (never unpickles); the model is in eval mode.
 
-        A directory without generation_config.json (written before models had one) gets
+        Args:
+            source: A local folder, or a Hugging Face Hub repo id (`org/name`), resolved by
+                `huggingface_hub.snapshot_download` (offline: from the local hub cache).
+            device: Torch device the weights load onto.
+            revision: Branch, tag or commit of a Hub repo id.
+
+        A folder without generation_config.json (written before models had one) gets
         `default_generation_config()`.
         """
-        directory = Path(directory)
+        directory = resolve_model_folder(source, revision)
         config_path = directory / CONFIG_FILE
         if not config_path.is_file():
             raise InputError(directory, f"not a saved report model (no {CONFIG_FILE})")
         config = json.loads(config_path.read_text())
-        model = cls.from_config(config, load_tokenizer(directory / TOKENIZER_DIR), config_path)
+        tokenizer = load_tokenizer(cls.tokenizer_folder(directory))
+        model = cls.from_config(config, tokenizer, config_path)
         weights_path = directory / WEIGHTS_FILE
         if not weights_path.is_file():
             raise InputError(directory, f"no {WEIGHTS_FILE}")

@@ -3,6 +3,9 @@
 The LightningModule stores the model's JSON config and tokenizer files in every checkpoint
 (`report_model` entry), so a checkpoint alone rebuilds the model, whatever YAML trained it.
 Given the training data, export also chooses the tube/line thresholds on its validation split.
+The folder gets a model card (README.md, cxr.training.model_card) from the model's config, the
+checkpoint's training hyper-parameters and, with --metrics, a `cxr evaluate` run's headline
+metrics.
 """
 
 from __future__ import annotations
@@ -20,6 +23,13 @@ import torch
 from cxr.data.tokenizer import load_tokenizer
 from cxr.errors import CxrError, InputError, require_option
 from cxr.models import ReportModel
+from cxr.training.checkpoints import read_checkpoint
+from cxr.training.model_card import (
+    MODEL_CARD_FILE,
+    TrainingRecord,
+    build_model_card,
+    read_evaluation_record,
+)
 from cxr.tube_line import THRESHOLD_CRITERION, choose_device_thresholds, label_thresholds
 from cxr.types import IMAGE_SLOTS
 
@@ -41,13 +51,21 @@ def model_record(model: ReportModel) -> dict[str, Any]:
 
 def model_from_checkpoint(checkpoint_path: Path) -> ReportModel:
     """The ReportModel of a Lightning checkpoint written by ReportModule."""
-    try:
-        checkpoint = torch.load(checkpoint_path, map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError, EOFError) as error:
-        raise InputError(checkpoint_path, f"cannot read checkpoint: {error}") from error
-    record = checkpoint.get(CHECKPOINT_KEY)
-    if record is None:
+    return model_from_loaded_checkpoint(load_checkpoint(checkpoint_path), checkpoint_path)
+
+
+def load_checkpoint(checkpoint_path: Path) -> dict[str, Any]:
+    """A Lightning checkpoint written by ReportModule, in any layout `read_checkpoint` reads
+    (one file, FSDP shards, DeepSpeed), a single file without unpickling code."""
+    checkpoint = read_checkpoint(checkpoint_path)
+    if CHECKPOINT_KEY not in checkpoint:
         raise InputError(checkpoint_path, "not a cxr training checkpoint (no report_model entry)")
+    return checkpoint
+
+
+def model_from_loaded_checkpoint(checkpoint: dict[str, Any], checkpoint_path: Path) -> ReportModel:
+    """The ReportModel of a checkpoint `load_checkpoint` read from `checkpoint_path`."""
+    record = checkpoint[CHECKPOINT_KEY]
     with tempfile.TemporaryDirectory() as folder:
         for name, text in record["tokenizer_files"].items():
             (Path(folder) / name).write_text(text, encoding="utf-8")
@@ -65,25 +83,33 @@ def export(
     checkpoint: Path,
     output: Path | None = None,
     data: Path | None = None,
+    metrics: Path | None = None,
     device: str = "cpu",
 ) -> int:
     """Write the model folder that `cxr generate --model` loads, from a training checkpoint.
 
-    With --data, the tube/line thresholds saved in the folder are chosen on that data's
-    validation split (see cxr.tube_line.THRESHOLD_CRITERION) and the choice is recorded in
-    tube_line_thresholds.json; without it the checkpoint's thresholds (0.5 unless configured)
-    are kept.
+    The folder also loads in Hugging Face tools (AutoConfig / AutoModel with
+    trust_remote_code, AutoTokenizer) and holds a model card, README.md. With --data, the
+    tube/line thresholds saved in the folder are chosen on that data's validation split (see
+    cxr.tube_line.THRESHOLD_CRITERION) and the choice is recorded in tube_line_thresholds.json;
+    without it the checkpoint's thresholds (0.5 unless configured) are kept.
 
     Args:
-        checkpoint: A .ckpt file written by `cxr fit`.
-        output: Folder to write (-o): config.json, model.safetensors, tokenizer/.
+        checkpoint: A .ckpt written by `cxr fit`: a file, or the folder of an FSDP sharded or DeepSpeed checkpoint.
+        output: Folder to write (-o): config.json, model.safetensors, the tokenizer files,
+            generation_config.json, preprocessor_config.json, README.md and the Hugging Face
+            code files.
         data: The data YAML the model was trained with (e.g. configs/data/phantom.yaml); its
             validation split chooses the tube/line thresholds.
+        metrics: metrics.json of a `cxr evaluate` run of this model; its headline metrics go
+            on the model card.
         device: Torch device that runs the validation split, e.g. cpu or cuda:0.
     """
     require_option(output, "-o/--output")
     assert output is not None
-    model = model_from_checkpoint(checkpoint)
+    evaluation = read_evaluation_record(metrics) if metrics is not None else None
+    loaded = load_checkpoint(checkpoint)
+    model = model_from_loaded_checkpoint(loaded, checkpoint)
     selection = None
     if data is not None:
         from cxr.data.commands import build_data_module
@@ -95,6 +121,8 @@ def export(
         selection["data"] = str(data)
         path = output / THRESHOLDS_RECORD
         path.write_text(json.dumps(selection, indent=2) + "\n", encoding="utf-8")
+    card = build_model_card(model, TrainingRecord.from_checkpoint(loaded), evaluation, selection)
+    (output / MODEL_CARD_FILE).write_text(card, encoding="utf-8")
     log.info("exported %s to %s", checkpoint, output)
     return 0
 

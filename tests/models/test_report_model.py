@@ -210,9 +210,13 @@ def test_save_then_load_gives_identical_outputs(
 
     assert sorted(p.name for p in (tmp_path / "model").iterdir()) == [
         "config.json",
+        "configuration_cxr.py",
         "generation_config.json",
         "model.safetensors",
-        "tokenizer",
+        "modeling_cxr.py",
+        "preprocessor_config.json",
+        "tokenizer.json",
+        "tokenizer_config.json",
     ]
     assert not loaded.training
     assert torch.equal(before.lm_loss, after.lm_loss)
