@@ -198,7 +198,7 @@ def build_decoder(config: DecoderConfig, tokenizer: PreTrainedTokenizerBase) -> 
     if config.gradient_checkpointing:
         language_model.activation_checkpointing_enable()
     if config.lora is not None:
-        _add_lora(language_model, config.lora)
+        language_model = _add_lora(language_model, config.lora)
     decoder_class = CrossAttentionDecoder if cross_attention else CausalLMDecoder
     constraints = sentence_constraints(tokenizer) if config.constrained_decoding else None
     return decoder_class(language_model, constraints)
@@ -266,12 +266,16 @@ def _match_tokenizer(language_model: PreTrainedModel, tokenizer: PreTrainedToken
             setattr(language_model.config, name, getattr(tokenizer, name))
 
 
-def _add_lora(language_model: PreTrainedModel, settings: LoraSettings) -> None:
-    """Injects LoRA adapters in place; afterwards only adapter weights train."""
-    from peft import LoraConfig, inject_adapter_in_model
+def _add_lora(language_model: PreTrainedModel, settings: LoraSettings) -> PreTrainedModel:
+    """The language model wrapped by `peft.get_peft_model` with LoRA adapters; afterwards only
+    adapter weights train, and `save_pretrained` of the wrapper writes peft's adapter folder
+    (adapter_config.json + adapter_model.safetensors) that `PeftModel.from_pretrained` loads
+    onto the base model."""
+    from peft import LoraConfig, TaskType, get_peft_model
     from transformers.pytorch_utils import Conv1D
 
     lora_config = LoraConfig(
+        task_type=TaskType.CAUSAL_LM,
         r=settings.r,
         lora_alpha=settings.alpha,
         lora_dropout=settings.dropout,
@@ -279,8 +283,7 @@ def _add_lora(language_model: PreTrainedModel, settings: LoraSettings) -> None:
         # GPT-2 style Conv1D layers store their weight transposed.
         fan_in_fan_out=any(isinstance(module, Conv1D) for module in language_model.modules()),
     )
-    inject_adapter_in_model(lora_config, language_model)
-    for name, parameter in language_model.named_parameters():
-        parameter.requires_grad_("lora_" in name)
-    trainable = sum(p.numel() for p in language_model.parameters() if p.requires_grad)
+    peft_model = get_peft_model(language_model, lora_config)
+    trainable = sum(p.numel() for p in peft_model.parameters() if p.requires_grad)
     log.info("decoder: LoRA r=%d, %d trainable parameters", settings.r, trainable)
+    return cast(PreTrainedModel, peft_model)

@@ -32,7 +32,7 @@ import logging
 from dataclasses import asdict, dataclass, fields, is_dataclass, replace
 from enum import Enum
 from pathlib import Path
-from typing import Any, Union, get_args, get_origin, get_type_hints
+from typing import Any, Union, cast, get_args, get_origin, get_type_hints
 
 import safetensors.torch
 import torch
@@ -72,6 +72,8 @@ Batch = dict[str, torch.Tensor]
 CONFIG_FILE = "config.json"
 GENERATION_CONFIG_FILE = GENERATION_CONFIG_NAME
 WEIGHTS_FILE = "model.safetensors"
+ADAPTER_DIR = "decoder_adapter"  # peft's adapter folder of an adapter-only model folder
+LANGUAGE_MODEL_PREFIX = "text_decoder.language_model."
 # Where folders written before the tokenizer moved to the root keep it.
 LEGACY_TOKENIZER_DIR = "tokenizer"
 TOKENIZER_CONFIG_FILE = "tokenizer_config.json"
@@ -442,12 +444,60 @@ class ReportModel(nn.Module):
         Hugging Face refuses to write a generation config whose settings contradict each
         other (e.g. a temperature without `do_sample`), so a saved folder decodes as it says.
         """
-        directory = Path(directory)
+        return self._save(Path(directory), self.config_dict(), adapter_base=None)
+
+    def save_adapter_folder(self, directory: str | Path, base_model: str | Path) -> Path:
+        """Writes the folder of `save_pretrained` without the language model's own weights:
+        its LoRA adapters go to decoder_adapter/ as peft writes them (adapter_config.json +
+        adapter_model.safetensors, loadable with `PeftModel.from_pretrained` onto the base
+        model), model.safetensors holds the rest (encoder, connector, heads), and config.json
+        names `base_model`, the local folder of the base language model, which loading reads.
+        """
+        base_model = Path(base_model)
+        if not is_adapted(self):
+            raise InputError("--adapter_only", "the model's decoder has no LoRA adapters")
+        base_config = base_model / CONFIG_FILE
+        if not base_config.is_file():
+            raise InputError(base_model, "not a Hugging Face model folder (no config.json)")
+        expected = self.text_decoder.language_model.config.model_type
+        found = json.loads(base_config.read_text()).get("model_type")
+        if found != expected:
+            raise InputError(
+                base_model, f"a {found} model; the adapters were trained on {expected}"
+            )
+        config = self.config_dict()
+        config["decoder"] = {**config["decoder"], "path": str(base_model.resolve())}
+        return self._save(Path(directory), config, adapter_base=base_model.resolve())
+
+    def _save(self, directory: Path, record: dict[str, Any], adapter_base: Path | None) -> Path:
         directory.mkdir(parents=True, exist_ok=True)
-        config = {**hf_remote.hub_config_fields(), **self.config_dict()}
+        config = {**hf_remote.hub_config_fields(), **record}
         (directory / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
         self.generation_config.save_pretrained(directory)
-        safetensors.torch.save_model(self, str(directory / WEIGHTS_FILE))
+        if adapter_base is None:
+            safetensors.torch.save_model(self, str(directory / WEIGHTS_FILE))
+        else:
+            language_model = self.text_decoder.language_model
+            language_model.peft_config["default"].base_model_name_or_path = str(adapter_base)
+            language_model.save_pretrained(str(directory / ADAPTER_DIR))
+            # The embeddings stay with the rest: cxr may have grown them for its tokenizer
+            # (a pad token the base lacks), which the base folder's weights do not hold.
+            embeddings = {
+                id(module.weight)
+                for module in (
+                    language_model.get_input_embeddings(),
+                    language_model.get_output_embeddings(),
+                )
+                if module is not None
+            }
+            rest: dict[str, torch.Tensor] = {}
+            seen: set[int] = set()  # a tied output embedding is the input one: saved once
+            for name, tensor in self.state_dict(keep_vars=True).items():
+                kept = not name.startswith(LANGUAGE_MODEL_PREFIX) or id(tensor) in embeddings
+                if kept and id(tensor) not in seen:
+                    seen.add(id(tensor))
+                    rest[name] = tensor.detach().contiguous()
+            safetensors.torch.save_file(rest, str(directory / WEIGHTS_FILE))
         self.tokenizer.save_pretrained(str(directory))
         preprocessor = preprocessor_config(self.encoder_config)
         (directory / PREPROCESSOR_CONFIG_FILE).write_text(json.dumps(preprocessor, indent=2) + "\n")
@@ -510,12 +560,55 @@ class ReportModel(nn.Module):
         weights_path = directory / WEIGHTS_FILE
         if not weights_path.is_file():
             raise InputError(directory, f"no {WEIGHTS_FILE}")
-        safetensors.torch.load_model(model, str(weights_path), strict=True, device=str(device))
+        if (directory / ADAPTER_DIR).is_dir():
+            _load_adapter_folder(model, directory)
+        else:
+            safetensors.torch.load_model(model, str(weights_path), strict=True, device=str(device))
         if (directory / GENERATION_CONFIG_FILE).is_file():
             model.generation_config = _load_generation_config(directory)
         else:
             log.info("%s has no %s: default decoding settings", directory, GENERATION_CONFIG_FILE)
         return model.to(device).eval()
+
+
+def is_adapted(model: ReportModel) -> bool:
+    """Whether the model's language model carries peft adapters."""
+    from peft import PeftModel
+
+    return isinstance(model.text_decoder.language_model, PeftModel)
+
+
+def merge_adapters(model: ReportModel) -> ReportModel:
+    """The model with its LoRA adapters merged into the language model's weights (peft's
+    `merge_and_unload`) and no LoRA in its config: its folder loads and runs without peft."""
+    if not is_adapted(model):
+        raise InputError("--merge_lora", "the model's decoder has no LoRA adapters")
+    merged = cast(Any, model.text_decoder.language_model).merge_and_unload()
+    model.text_decoder.language_model = merged
+    model.decoder_config = replace(model.decoder_config, lora=None)
+    return model
+
+
+def _load_adapter_folder(model: ReportModel, directory: Path) -> None:
+    """Weights of a `save_adapter_folder` folder: the base language model came from the folder
+    config.json names (built by `from_config`), the adapters from decoder_adapter/, the rest
+    from model.safetensors."""
+    from peft import set_peft_model_state_dict
+    from peft.utils import load_peft_weights
+
+    rest = safetensors.torch.load_file(str(directory / WEIGHTS_FILE))
+    missing, unexpected = model.load_state_dict(rest, strict=False)
+    unloaded = [name for name in missing if not name.startswith(LANGUAGE_MODEL_PREFIX)]
+    if unloaded or unexpected:
+        raise InputError(
+            directory / WEIGHTS_FILE,
+            f"weights do not match the model: missing {unloaded[:5]}, unexpected {unexpected[:5]}",
+        )
+    adapters = load_peft_weights(str(directory / ADAPTER_DIR), device="cpu")
+    result = set_peft_model_state_dict(model.text_decoder.language_model, adapters)
+    unexpected_adapters = list(getattr(result, "unexpected_keys", []))
+    if unexpected_adapters:
+        raise InputError(directory / ADAPTER_DIR, f"unexpected weights {unexpected_adapters[:5]}")
 
 
 def _probabilities(heads: HeadLogits) -> LabelPredictions:

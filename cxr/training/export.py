@@ -23,6 +23,7 @@ import torch
 from cxr.data.tokenizer import load_tokenizer
 from cxr.errors import CxrError, InputError, require_option
 from cxr.models import ReportModel
+from cxr.models.report_model import merge_adapters
 from cxr.training.checkpoints import read_checkpoint
 from cxr.training.model_card import (
     MODEL_CARD_FILE,
@@ -84,6 +85,9 @@ def export(
     output: Path | None = None,
     data: Path | None = None,
     metrics: Path | None = None,
+    adapter_only: bool = False,
+    base_model: Path | None = None,
+    merge_lora: bool = False,
     device: str = "cpu",
 ) -> int:
     """Write the model folder that `cxr generate --model` loads, from a training checkpoint.
@@ -103,10 +107,22 @@ def export(
             validation split chooses the tube/line thresholds.
         metrics: metrics.json of a `cxr evaluate` run of this model; its headline metrics go
             on the model card.
+        adapter_only: For a LoRA model: leave the language model's weights out; its adapters
+            go to decoder_adapter/ in peft's format (PeftModel.from_pretrained loads them onto
+            the base model) and the encoder, connector and heads to model.safetensors. Needs
+            --base_model.
+        base_model: The local folder of the base language model the adapters were trained on
+            (the decoder path of the training config); the folder's config.json names it.
+        merge_lora: For a LoRA model: merge the adapters into the language model's weights, so
+            the folder loads and runs without peft.
         device: Torch device that runs the validation split, e.g. cpu or cuda:0.
     """
     require_option(output, "-o/--output")
     assert output is not None
+    if adapter_only and merge_lora:
+        raise InputError("--adapter_only", "give --adapter_only or --merge_lora, not both")
+    if adapter_only:
+        require_option(base_model, "--base_model")
     evaluation = read_evaluation_record(metrics) if metrics is not None else None
     loaded = load_checkpoint(checkpoint)
     model = model_from_loaded_checkpoint(loaded, checkpoint)
@@ -116,7 +132,13 @@ def export(
 
         selection = select_thresholds(model, build_data_module(data), device)
         model.heads_config.tube_line_thresholds = selection["thresholds"]
-    model.save_pretrained(output)
+    if adapter_only:
+        assert base_model is not None
+        model.save_adapter_folder(output, base_model)
+    elif merge_lora:
+        merge_adapters(model).save_pretrained(output)
+    else:
+        model.save_pretrained(output)
     if selection is not None:
         selection["data"] = str(data)
         path = output / THRESHOLDS_RECORD

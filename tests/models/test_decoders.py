@@ -8,6 +8,7 @@ import pytest
 import torch
 from tiny_models import make_batch, tiny_model
 from transformers import (
+    AutoModelForCausalLM,
     GenerationConfig,
     GPT2Config,
     GPT2LMHeadModel,
@@ -169,3 +170,79 @@ def test_gradient_checkpointing_gives_the_same_gradients(
     assert model.text_decoder.language_model.is_activation_checkpointing
     assert gradients[0] is not None and gradients[1] is not None
     assert torch.allclose(gradients[0], gradients[1], atol=1e-6)
+
+
+def _lora_model(llama_folder: Path) -> ReportModel:
+    """A LoRA model on the tiny Llama whose adapters change its outputs (peft starts them at
+    zero)."""
+    tokenizer = load_tokenizer(llama_folder)
+    model = tiny_model(tokenizer, DecoderConfig(path=str(llama_folder), lora=LoraSettings(r=4)))
+    torch.manual_seed(3)
+    with torch.no_grad():
+        for name, parameter in model.named_parameters():
+            if "lora_B" in name:
+                parameter.normal_(0, 0.5)
+    return model.eval()
+
+
+def test_an_adapter_folder_loads_with_peft_onto_the_base_and_back_into_cxr(
+    llama_folder: Path, tmp_path: Path
+) -> None:
+    from peft import PeftModel
+    from safetensors import safe_open
+
+    model = _lora_model(llama_folder)
+    batch = make_batch(model.tokenizer)
+    folder = model.save_adapter_folder(tmp_path / "adapter", llama_folder)
+
+    adapter = folder / "decoder_adapter"
+    assert {p.name for p in adapter.iterdir()} >= {
+        "adapter_config.json",
+        "adapter_model.safetensors",
+    }
+    with safe_open(str(folder / "model.safetensors"), "pt") as weights:
+        names = list(weights.keys())
+    language_model = [k for k in names if k.startswith("text_decoder.language_model.")]
+    assert all("embed" in k or "lm_head" in k for k in language_model)  # no layer weights
+
+    # peft's own loading on the base model gives cxr's decoder outputs (the base's vocabulary).
+    base = AutoModelForCausalLM.from_pretrained(llama_folder)
+    with_adapters = PeftModel.from_pretrained(base, adapter).eval()
+    ids = torch.tensor([[1, 5, 9, 12, 7]])
+    vocabulary = base.config.vocab_size
+    expected = model.text_decoder.language_model(input_ids=ids).logits[..., :vocabulary]
+    assert torch.allclose(with_adapters(input_ids=ids).logits, expected, atol=1e-5)
+
+    loaded = ReportModel.from_pretrained(folder)
+    assert torch.equal(loaded(batch).lm_loss, model(batch).lm_loss)
+    assert loaded.generate(batch, GenerationConfig(max_new_tokens=5)) == model.generate(
+        batch, GenerationConfig(max_new_tokens=5)
+    )
+
+
+def test_merged_adapters_give_a_folder_without_peft(llama_folder: Path, tmp_path: Path) -> None:
+    from cxr.models.report_model import is_adapted, merge_adapters
+
+    model = _lora_model(llama_folder)
+    batch = make_batch(model.tokenizer)
+    before = model(batch).lm_loss
+    merge_adapters(model).save_pretrained(tmp_path / "merged")
+
+    loaded = ReportModel.from_pretrained(tmp_path / "merged")
+    assert not is_adapted(loaded) and loaded.decoder_config.lora is None
+    assert not any("lora_" in name for name in loaded.state_dict())
+    assert torch.allclose(loaded(batch).lm_loss, before, atol=1e-5)
+
+
+def test_an_adapter_folder_needs_a_lora_model_and_the_right_base(
+    llama_folder: Path, tmp_path: Path, tokenizer: PreTrainedTokenizerBase
+) -> None:
+    plain = tiny_model(tokenizer, DecoderConfig(arch={"n_layer": 1, "n_embd": 32, "n_head": 2}))
+    with pytest.raises(InputError, match="no LoRA adapters"):
+        plain.save_adapter_folder(tmp_path / "a", llama_folder)
+    gpt2 = tiny_model(
+        tokenizer,
+        DecoderConfig(arch={"n_layer": 1, "n_embd": 32, "n_head": 2}, lora=LoraSettings(r=2)),
+    )
+    with pytest.raises(InputError, match="a llama model; the adapters were trained on gpt2"):
+        gpt2.save_adapter_folder(tmp_path / "b", llama_folder)

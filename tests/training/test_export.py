@@ -193,3 +193,13 @@ def test_export_command_has_a_metrics_option() -> None:
         ["x.ckpt", "--output", "m", "--metrics", "e/m.json"]
     )
     assert str(options.metrics) == "e/m.json"
+
+
+def test_adapter_export_options_are_checked_before_the_checkpoint_is_read(tmp_path: Path) -> None:
+    from cxr.errors import CxrError, InputError
+
+    absent = tmp_path / "absent.ckpt"
+    with pytest.raises(CxrError, match="--base_model is required"):
+        export(absent, tmp_path / "m", adapter_only=True)
+    with pytest.raises(InputError, match="not both"):
+        export(absent, tmp_path / "m", adapter_only=True, merge_lora=True, base_model=tmp_path)
