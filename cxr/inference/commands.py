@@ -88,7 +88,7 @@ def _pending(
 
 def generate(
     dicom_dir: Path,
-    model: Path | None = None,
+    model: str | None = None,
     output: Path | None = None,
     batch_size: int = 8,
     max_new_tokens: int | None = None,
@@ -118,7 +118,7 @@ def generate(
 
     Args:
         dicom_dir: Folder of DICOM files, searched recursively.
-        model: Model folder written by `cxr export` (or ReportModel.save_pretrained).
+        model: Model folder written by `cxr export` (or ReportModel.save_pretrained), or a Hugging Face Hub repo id (org/name) of one, read from the local hub cache when offline.
         output: Output folder (-o).
         batch_size: Studies per forward pass.
         max_new_tokens: Longest report generated, in tokens (default: the model folder's).

@@ -19,6 +19,7 @@ from cxr.data.reports import split_report
 from cxr.errors import CxrError, InputError
 from cxr.inference.outputs import ErrorRecord, Prediction
 from cxr.models import ReportModel
+from cxr.models.hub import resolve_model_folder
 from cxr.tube_line import study_statuses
 from cxr.types import (
     CHANGE_FINDINGS,
@@ -37,7 +38,8 @@ _FRONTAL = IMAGE_SLOTS.index("frontal")
 def model_fingerprint(model_dir: Path) -> str:
     """`<folder name>@<first 12 hex of the weights' sha256>`, to tell models apart in outputs."""
     digest = hashlib.sha256()
-    for weights in sorted(model_dir.glob("*.safetensors")):
+    # rglob: an adapter-only folder keeps its LoRA weights in decoder_adapter/
+    for weights in sorted(model_dir.rglob("*.safetensors")):
         with open(weights, "rb") as handle:
             for block in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(block)
@@ -65,7 +67,7 @@ class ReportGenerator:
 
     def __init__(
         self,
-        model_dir: Path,
+        model_dir: str | Path,
         device: str = "cpu",
         batch_size: int = 8,
         num_workers: int = 0,
@@ -73,7 +75,7 @@ class ReportGenerator:
         generation_config: GenerationConfig | None = None,
         seed: int = 0,
     ) -> None:
-        model_dir = Path(model_dir)
+        model_dir = resolve_model_folder(model_dir)
         if not (model_dir / "config.json").is_file():
             raise InputError(
                 model_dir, "not a model folder (no config.json); make one with `cxr export`"

@@ -582,3 +582,33 @@ def test_do_sample_true_samples_with_the_temperature_given(
 def test_report_generator_refuses_a_folder_without_a_model(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="not a model folder"):
         ReportGenerator(tmp_path)
+
+
+def test_generate_takes_a_hub_repo_id_from_the_local_cache_offline(
+    model_dir: Path, phantom_dir: Path, tmp_path: Path
+) -> None:
+    """`--model org/name` reads the repo's snapshot in the local hub cache (HF_HUB_OFFLINE),
+    and reports as the folder itself does."""
+    from evaluation.runners.hub_folders import save_to_hub_cache
+
+    from cxr.evaluation.hub_cache import hub_cache
+
+    cache = tmp_path / "hub"
+    save_to_hub_cache(
+        cache, "cxr-test/tiny", lambda f: shutil.copytree(model_dir, f, dirs_exist_ok=True)
+    )
+    options = ["--workers", "0", "--max-new-tokens", "10"]
+    assert main(["generate", str(phantom_dir), "--model", str(model_dir),
+                 "-o", str(tmp_path / "folder"), *options]) == 0  # fmt: skip
+    with hub_cache(cache):
+        assert main(["generate", str(phantom_dir), "--model", "cxr-test/tiny",
+                     "-o", str(tmp_path / "hub-id"), *options]) == 0  # fmt: skip
+
+    def reports(folder: str) -> list[str]:
+        rows = (tmp_path / folder / "reports.jsonl").read_text().splitlines()
+        return sorted(json.loads(row)["findings"] for row in rows)
+
+    assert reports("hub-id") == reports("folder")
+    missing = main(["generate", str(phantom_dir), "--model", "cxr-test/absent",
+                    "-o", str(tmp_path / "absent"), *options])  # fmt: skip
+    assert missing == 2
