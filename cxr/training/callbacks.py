@@ -56,6 +56,7 @@ class ValidationReports(L.Callback):
         self.examples = examples
         self.metric_studies = metric_studies
         self._reports: list[GeneratedReport] = []
+        self._references: dict[str, str] = {}  # {study_id: reference text} of this epoch
 
     def _wanted(self) -> float:
         studies = float("inf") if self.metric_studies is None else self.metric_studies
@@ -63,6 +64,7 @@ class ValidationReports(L.Callback):
 
     def on_validation_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._reports = []
+        self._references = _validation_references(trainer)
 
     def on_validation_batch_end(
         self,
@@ -77,7 +79,7 @@ class ValidationReports(L.Callback):
             return
         model: Any = pl_module.model
         texts = model.generate(batch)
-        references = _references(trainer, model, batch)
+        references = _batch_references(self._references, model, batch)
         self._reports.extend(
             GeneratedReport(study, text, reference)
             for study, text, reference in zip(batch["study_id"], texts, references, strict=True)
@@ -114,15 +116,23 @@ def validation_scores(reports: list[GeneratedReport]) -> dict[str, float]:
     return {VAL_BLEU_4: float(bleu), VAL_CE_F1_MICRO: float(ce_f1[0])}
 
 
-def _references(trainer: L.Trainer, model: Any, batch: dict[str, Any]) -> list[str]:
-    """The reference texts of a batch: the data module's studies' reports when it has them,
-    else the batch's target tokens decoded."""
+def _validation_references(trainer: L.Trainer) -> dict[str, str]:
+    """{study_id: reference text} of the data module's validation studies (findings and
+    impression), read once per validation epoch; empty without such a data module."""
     datamodule = getattr(trainer, "datamodule", None)
-    if hasattr(datamodule, "studies"):
-        studies = {s.study_id: s for s in datamodule.studies(Split.VAL)}  # type: ignore[union-attr]
-        if all(study in studies for study in batch["study_id"]):
-            targets = [studies[study].targets for study in batch["study_id"]]
-            return [join_report(t.findings, t.impression) or "" for t in targets]
+    if not hasattr(datamodule, "studies"):
+        return {}
+    studies = datamodule.studies(Split.VAL)  # type: ignore[union-attr]
+    return {
+        s.study_id: join_report(s.targets.findings, s.targets.impression) or "" for s in studies
+    }
+
+
+def _batch_references(references: dict[str, str], model: Any, batch: dict[str, Any]) -> list[str]:
+    """The reference texts of a batch: its studies' in `references` when all are there, else
+    the batch's target tokens decoded."""
+    if references and all(study in references for study in batch["study_id"]):
+        return [references[study] for study in batch["study_id"]]
     rows = batch["report_ids"].masked_fill(batch["report_mask"] == 0, model.tokenizer.pad_token_id)
     return [t.strip() for t in model.tokenizer.batch_decode(rows, skip_special_tokens=True)]
 
