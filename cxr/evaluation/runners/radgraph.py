@@ -242,41 +242,41 @@ class RadGraphReXrankRunner:
         return {REXRANK_METRIC: columns[0] if columns else np.zeros(0)}
 
 
-def load_radgraph(folder: Path, options: ScorerOptions) -> F1RadGraphRunner:
-    """RadGraph (radgraph.tar.gz) and its BERT's tokenizer from `folder` (the hub cache)."""
-    return F1RadGraphRunner(folder, "radgraph", options)
-
-
-def load_radgraph_xl(folder: Path, options: ScorerOptions) -> F1RadGraphRunner:
-    """RadGraph-XL (radgraph-xl.tar.gz) and its BERT's tokenizer from `folder`."""
-    return F1RadGraphRunner(folder, "radgraph-xl", options)
-
-
 def load_rexrank(folder: Path, options: ScorerOptions) -> RadGraphReXrankRunner:
     """RadGraph (radgraph.tar.gz) for ReXrank's entity-and-relation F1, from `folder`."""
     return RadGraphReXrankRunner(folder, options)
 
 
+PARITY_TEST = "tests/evaluation/runners/test_radgraph.py"
+
+
+def _f1_spec(model_type: str, summary: str) -> ScorerSpec:
+    """The scorer of F1RadGraph's three reward levels with RadGraph model `model_type`."""
+    return ScorerSpec(
+        name=model_type,
+        summary=summary,
+        package=f"RadEval (radeval.metrics.radgraph.F1RadGraph, model_type='{model_type}')",
+        needs=needs(model_type),
+        metrics=reward_metrics(model_type),
+        parity_test=PARITY_TEST,
+        load=functools.partial(load_f1radgraph, model_type=model_type),
+    )
+
+
+def load_f1radgraph(folder: Path, options: ScorerOptions, model_type: str) -> F1RadGraphRunner:
+    """RadGraph `model_type` (its archive) and its BERT's tokenizer from `folder`."""
+    return F1RadGraphRunner(folder, model_type, options)
+
+
 SCORERS: tuple[ScorerSpec, ...] = (
-    ScorerSpec(
-        name="radgraph",
-        summary="RadGraph-F1: entities and relations RadGraph extracts from the generated "
-        "report against the reference's, at three reward levels (RG_ER is the papers' F1)",
-        package="RadEval (radeval.metrics.radgraph.F1RadGraph, model_type='radgraph')",
-        needs=needs("radgraph"),
-        metrics=reward_metrics("radgraph"),
-        parity_test="tests/evaluation/runners/test_radgraph.py",
-        load=load_radgraph,
+    _f1_spec(
+        "radgraph",
+        "RadGraph-F1: entities and relations RadGraph extracts from the generated report "
+        "against the reference's, at three reward levels (RG_ER is the papers' F1)",
     ),
-    ScorerSpec(
-        name="radgraph-xl",
-        summary="RadGraph-XL-F1: the same with RadGraph-XL (the model of RadEval's own "
-        "'radgraph' metric)",
-        package="RadEval (radeval.metrics.radgraph.F1RadGraph, model_type='radgraph-xl')",
-        needs=needs("radgraph-xl"),
-        metrics=reward_metrics("radgraph-xl"),
-        parity_test="tests/evaluation/runners/test_radgraph.py",
-        load=load_radgraph_xl,
+    _f1_spec(
+        "radgraph-xl",
+        "RadGraph-XL-F1: the same with RadGraph-XL (the model of RadEval's own 'radgraph' metric)",
     ),
     ScorerSpec(
         name="radgraph-rexrank",
@@ -285,7 +285,7 @@ SCORERS: tuple[ScorerSpec, ...] = (
         package="RadEval (radeval.metrics.radgraph_radcliq.radgraph_radcliq.RadGraphRadCliQ)",
         needs=needs("radgraph"),
         metrics=(REXRANK_METRIC,),
-        parity_test="tests/evaluation/runners/test_radgraph.py",
+        parity_test=PARITY_TEST,
         load=load_rexrank,
     ),
 )
