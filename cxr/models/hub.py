@@ -7,18 +7,24 @@ an InputError naming it and the command that fetches it.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 from cxr.errors import InputError
 
-# `owner/name` as the Hub spells repo ids (what `huggingface_hub` accepts as a repo_id).
-_REPO_ID = re.compile(r"[A-Za-z0-9][\w.-]{0,95}/[\w.-]{1,96}")
-
 
 def is_repo_id(source: str) -> bool:
-    """Whether `source` reads as a Hub repo id (`owner/name`) rather than a path."""
-    return bool(_REPO_ID.fullmatch(source)) and ".." not in source
+    """Whether `source` reads as a Hub repo id `owner/name` rather than a path, by
+    huggingface_hub's own rule for repo ids."""
+    from huggingface_hub.errors import HFValidationError
+    from huggingface_hub.utils import validate_repo_id
+
+    if source.count("/") != 1:
+        return False
+    try:
+        validate_repo_id(source)
+    except HFValidationError:
+        return False
+    return True
 
 
 def resolve_model_folder(source: str | Path, revision: str | None = None) -> Path:
