@@ -1,6 +1,7 @@
-"""JSON Lines: the one reader of every .jsonl file cxr reads (reports, study indexes,
-manifests, predictions). A line that is not a JSON object is an `InputError` naming the file
-and the line; blank lines are skipped."""
+"""JSON Lines and JSON files: the one reader of every .jsonl file cxr reads (reports, study
+indexes, manifests, predictions), where a line that is not a JSON object is an `InputError`
+naming the file and the line (blank lines are skipped), and of every .json file it reads
+(`read_json`), where a missing, unreadable or malformed file is an `InputError` naming it."""
 
 from __future__ import annotations
 
@@ -35,3 +36,16 @@ def jsonl_records(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
 def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
     """Every object of a JSON Lines file, in file order."""
     return [record for _, record in jsonl_records(path)]
+
+
+def read_json(path: str | Path) -> Any:
+    """A JSON file parsed (a bare NaN, as Python's json writes it, is a number)."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as error:
+        raise InputError(path, "file not found") from error
+    except (OSError, UnicodeDecodeError) as error:
+        raise InputError(path, f"cannot read: {error}") from error
+    except json.JSONDecodeError as error:
+        raise InputError(path, f"not JSON: {error}") from error

@@ -21,6 +21,7 @@ from cxr.evaluation.scorers import (
     scorer_help,
 )
 from cxr.evaluation.studies import Section, read_matched
+from cxr.jsonl import read_json
 
 log = logging.getLogger(__name__)
 
@@ -144,10 +145,10 @@ def _write_rexrank(
     """The matched studies of `predictions` as ReXrank's output JSON (see --rexrank_json)."""
     matched = read_matched({"predictions": predictions}, references)
     given: dict[str, dict[str, Any]] = {}  # the entries of ReXrank reference files, kept whole
-    for path in references:
-        data = rexrank.read_json(Path(path)) if path.lower().endswith(".json") else None
+    for path in (p for p in references if p.lower().endswith(".json")):
+        data = read_json(path)
         if rexrank.is_rexrank(data):
-            given |= rexrank.load_entries(path)
+            given |= rexrank.entries_of(data)
     entries = {
         study_id: given.get(study_id, entry)
         for study_id, entry in rexrank.reference_entries(matched.references).items()

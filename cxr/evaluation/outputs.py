@@ -24,6 +24,7 @@ from cxr.evaluation.bootstrap import Estimate
 from cxr.evaluation.change_metrics import CHANGE_CLASSES
 from cxr.evaluation.evaluate import Evaluation
 from cxr.evaluation.metric_keys import NLG_METRICS, PerSubject
+from cxr.jsonl import read_json
 from cxr.types import OBSERVATIONS, TUBE_LINE_LABELS
 
 METRICS_FILE = "metrics.json"
@@ -132,13 +133,6 @@ def _write_plots(evaluation: Evaluation, output_dir: Path) -> list[Path]:
     return written
 
 
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
-        raise InputError(path, f"not JSON: {error}") from error
-
-
 def _estimates(raw: Mapping[str, Mapping[str, float | str | None]]) -> dict[str, Estimate]:
     return {name: Estimate.from_dict(values) for name, values in raw.items()}
 
@@ -153,7 +147,7 @@ def read_evaluation(output_dir: str | Path) -> Evaluation:
     systems_path = output_dir / SYSTEMS_FILE
     if not systems_path.is_file():
         raise InputError(systems_path, "missing; is this a folder written by `cxr evaluate`?")
-    systems = {name: _estimates(raw) for name, raw in _read_json(systems_path).items()}
+    systems = {name: _estimates(raw) for name, raw in read_json(systems_path).items()}
     if not systems:
         raise InputError(systems_path, "no system")
     differences_path, info_path = output_dir / DIFFERENCES_FILE, output_dir / RUN_INFO_FILE
@@ -166,7 +160,7 @@ def read_evaluation(output_dir: str | Path) -> Evaluation:
     return Evaluation(
         systems,
         primary=next(iter(systems)),
-        differences=_estimates(_read_json(differences_path)) if differences_path.is_file() else {},
+        differences=_estimates(read_json(differences_path)) if differences_path.is_file() else {},
         unmatched=list(unmatched[_UNMATCHED_COLUMNS].itertuples(index=False, name=None)),
-        info=_read_json(info_path) if info_path.is_file() else {},
+        info=read_json(info_path) if info_path.is_file() else {},
     )

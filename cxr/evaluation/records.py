@@ -30,7 +30,7 @@ import pandas as pd
 
 from cxr.errors import InputError
 from cxr.evaluation import rexrank
-from cxr.jsonl import read_jsonl
+from cxr.jsonl import read_json, read_jsonl
 from cxr.types import CHANGE_FINDINGS, change_column, is_missing
 
 _ID_COLUMNS = {"study_id": str, "patient_id": str}
@@ -74,7 +74,7 @@ def _is_annotation(data: Any) -> bool:
 
 def _read_json(path: Path, split: str, references: bool) -> pd.DataFrame:
     """An R2Gen-style annotation or a ReXrank file, told apart by content."""
-    data = rexrank.read_json(path)
+    data = read_json(path)
     if _is_annotation(data):
         return _read_annotation(path, data, split)
     if rexrank.is_rexrank(data):

@@ -81,6 +81,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from cxr.errors import InputError
+from cxr.jsonl import read_json
 from cxr.types import is_missing
 
 if TYPE_CHECKING:
@@ -154,22 +155,18 @@ def is_rexrank(data: Any) -> bool:
     )
 
 
-def read_json(path: Path) -> Any:
-    """A JSON file parsed as ReXrank writes it (a bare NaN is a number)."""
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as error:
-        raise InputError(path, f"cannot read: {error}") from error
-    except json.JSONDecodeError as error:
-        raise InputError(path, f"not JSON: {error}") from error
-
-
 def load_entries(path: str | Path) -> dict[str, dict[str, Any]]:
     """A ReXrank file's study entries, by study id (as text)."""
     path = Path(path)
     data = read_json(path)
     if not is_rexrank(data):
         raise InputError(path, f"not {FORMAT_HINT}")
+    return entries_of(data)
+
+
+def entries_of(data: Mapping[Any, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Parsed ReXrank JSON's study entries, by study id as text (MIMIC's ids parse as text
+    already; other writers may give numbers)."""
     return {str(study_id): entry for study_id, entry in data.items()}
 
 
@@ -293,7 +290,7 @@ def references_table(path: str | Path, entries: Mapping[str, Mapping[str, Any]])
 
 def read_table(path: str | Path, data: Any, references: bool) -> pd.DataFrame:
     """Parsed ReXrank JSON `data` (from `path`) as a references or a predictions table."""
-    entries = {str(study_id): entry for study_id, entry in data.items()}
+    entries = entries_of(data)
     return references_table(path, entries) if references else predictions_table(path, entries)
 
 

@@ -20,6 +20,7 @@ from cxr.errors import InputError
 from cxr.evaluation.bootstrap import Estimate
 from cxr.evaluation.metric_keys import is_per_subject
 from cxr.evaluation.outputs import METRICS_FILE, RUN_INFO_FILE, format_estimate
+from cxr.jsonl import read_json
 from cxr.models import ReportModel
 from cxr.types import CHANGE_FINDINGS, IMAGE_SLOTS, OBSERVATIONS, TUBE_LINE_LABELS
 
@@ -75,7 +76,7 @@ def read_evaluation_record(metrics_path: Path) -> EvaluationRecord:
     Raises:
         InputError: the file is missing, not JSON, or not {metric: {value, ...}}.
     """
-    raw = _read_json(metrics_path)
+    raw = read_json(metrics_path)
     if not isinstance(raw, dict) or not all(isinstance(v, dict) for v in raw.values()):
         raise InputError(metrics_path, f"not a {METRICS_FILE} of `cxr evaluate`")
     try:
@@ -85,7 +86,7 @@ def read_evaluation_record(metrics_path: Path) -> EvaluationRecord:
             metrics_path, f"not a {METRICS_FILE} of `cxr evaluate`: {error}"
         ) from error
     info_path = metrics_path.parent / RUN_INFO_FILE
-    info = _read_json(info_path) if info_path.is_file() else {}
+    info = read_json(info_path) if info_path.is_file() else {}
     run_info = {k: info[k] for k in _RUN_INFO_SHOWN if k in info}
     return EvaluationRecord(metrics_path, metrics, run_info)
 
@@ -244,12 +245,3 @@ def _table(header: tuple[str, str], rows: list[tuple[str, str]]) -> str:
     lines = [f"| {header[0]} | {header[1]} |", "|---|---|"]
     lines += [f"| {left} | {right.replace('|', '/')} |" for left, right in rows]
     return "\n".join(lines)
-
-
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as error:
-        raise InputError(path, "file not found") from error
-    except json.JSONDecodeError as error:
-        raise InputError(path, f"not JSON: {error}") from error
