@@ -103,8 +103,12 @@ def device_statuses(
 def study_statuses(
     probabilities: Mapping[str, float], thresholds: Sequence[float] | np.ndarray | None = None
 ) -> dict[str, str]:
-    """`device_statuses` of one study whose values are keyed by TUBE_LINE_LABELS."""
-    values = np.array([[probabilities[label] for label in TUBE_LINE_LABELS]], dtype=float)
+    """`device_statuses` of one study whose values are keyed by TUBE_LINE_LABELS; a label
+    missing from `probabilities` is unknown (a model without a tube/line head gives none, and
+    every device is then NOT_ASSESSED)."""
+    values = np.array(
+        [[probabilities.get(label, np.nan) for label in TUBE_LINE_LABELS]], dtype=float
+    )
     return {device: rows[0] for device, rows in device_statuses(values, thresholds).items()}
 
 

@@ -11,12 +11,14 @@ import re
 from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
+from typing import Literal
 
 from tqdm import tqdm
 from transformers import GenerationConfig
 
 from cxr.data.datasets.records import read_reports, studies_from_index
 from cxr.errors import CxrError, require_option
+from cxr.inference.backends import Engine
 from cxr.inference.generator import ReportGenerator
 from cxr.inference.outputs import ErrorRecord, JsonlAppender, Prediction, error_row, write_csv
 from cxr.io import IndexedStudy, index_folder
@@ -106,6 +108,8 @@ def generate(
     sr: bool = False,
     pseudonymize: bool = False,
     strict: bool = False,
+    trust_remote_code: bool = False,
+    engine: Literal["transformers", "vllm"] = "transformers",
 ) -> int:
     """Generate reports for every study in a DICOM folder.
 
@@ -113,12 +117,18 @@ def generate(
     reports.csv and errors.jsonl into the output folder (and DICOM SR files with --sr).
     Rerunning with the same output folder skips the studies already reported.
 
+    The model is cxr's own (a folder `cxr export` wrote) or a Hugging Face vision-language
+    model: Gemma 3 (MedGemma), Qwen2.5-VL (Lingshu), Qwen3-VL (RadVLM), LLaVA, and, with
+    --trust-remote-code, MAIRA-2 and CheXagent-2. The kind is read from the folder's
+    config.json; each family gets its own prompt (images, indication, prior report). A model
+    without label heads leaves tube/line, findings and change "not assessed".
+
     Decoding follows the model folder's generation_config.json (a Hugging Face
     GenerationConfig; greedy by default); each decoding option given replaces that one field.
 
     Args:
         dicom_dir: Folder of DICOM files, searched recursively.
-        model: Model folder written by `cxr export` (or ReportModel.save_pretrained), or a Hugging Face Hub repo id (org/name) of one, read from the local hub cache when offline.
+        model: Model folder written by `cxr export` (or ReportModel.save_pretrained) or of a Hugging Face vision-language model, or a Hugging Face Hub repo id (org/name) of one, read from the local hub cache when offline.
         output: Output folder (-o).
         batch_size: Studies per forward pass.
         max_new_tokens: Longest report generated, in tokens (default: the model folder's).
@@ -145,6 +155,10 @@ def generate(
         pseudonymize: Replace patient ids in the outputs by a keyed hash; the key is read from
             the environment variable CXR_PSEUDONYM_KEY.
         strict: Exit non-zero when any file or study failed.
+        trust_remote_code: Run the Python code a model folder ships (MAIRA-2, CheXagent-2:
+            config.json's auto_map); read it first. Without this flag such a folder is refused.
+        engine: What runs a Hugging Face model: transformers, or vllm (CUDA GPU only; in its
+            own environment, built by `make vllm-env`).
     """
     require_option(model, "--model")
     require_option(output, "-o/--output")
@@ -165,7 +179,17 @@ def generate(
         top_k=top_k,
         repetition_penalty=repetition_penalty,
     )
-    generator = ReportGenerator(model, device, batch_size, workers, cache_dir, given, seed)
+    generator = ReportGenerator(
+        model,
+        device,
+        batch_size,
+        workers,
+        cache_dir,
+        given,
+        seed,
+        trust_remote_code,
+        Engine(engine),
+    )
     log.info("decoding with %s", decoding_summary(generator.generation_config))
     output.mkdir(parents=True, exist_ok=True)
     outputs = ReportOutputs(output, sr, key if pseudonymize else None)

@@ -4,21 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
 
-import torch
-from torch.utils.data import DataLoader
 from transformers import GenerationConfig
 
-from cxr.data.collate import ReportCollator
-from cxr.data.dataset import ImageLoader, StudyDataset
 from cxr.data.reports import split_report
-from cxr.errors import CxrError, InputError
+from cxr.errors import CxrError
+from cxr.inference.backends import BackendOptions, Engine, StudyOutput, load_backend
 from cxr.inference.outputs import ErrorRecord, Prediction
-from cxr.models import ReportModel
 from cxr.models.hub import resolve_model_folder
 from cxr.tube_line import study_statuses
 from cxr.types import (
@@ -31,8 +25,6 @@ from cxr.types import (
 )
 
 log = logging.getLogger(__name__)
-
-_FRONTAL = IMAGE_SLOTS.index("frontal")
 
 
 def model_fingerprint(model_dir: Path) -> str:
@@ -49,18 +41,30 @@ def model_fingerprint(model_dir: Path) -> str:
 class ReportGenerator:
     """Generates reports, tube/line, findings and change calls for studies.
 
+    The model folder is cxr's own or a Hugging Face vision-language model of a family cxr runs
+    (see `cxr.inference.backends`); either way every study becomes one `Prediction`. What a
+    model does not give (tube/line, findings and change from a model without label heads) is
+    "not assessed".
+
     Args:
-        model_dir: A folder written by `ReportModel.save_pretrained` (or `cxr export`).
+        model_dir: A folder written by `ReportModel.save_pretrained` (or `cxr export`), or of a
+            Hugging Face vision-language model; or a Hub repo id of one in the local cache.
         device: Torch device, e.g. cpu or cuda:0.
         batch_size: Studies per forward pass.
         num_workers: DataLoader processes that decode and preprocess images.
-        cache_dir: Preprocessed-image cache shared with training; none decodes every time.
+        cache_dir: Preprocessed-image cache shared with training; none decodes every time
+            (cxr's own models only: the processors of the others resize images themselves).
         generation_config: Decoding settings. The fields it sets replace the model folder's
             (its generation_config.json); those it leaves unset (None) keep them. None
             decodes exactly as the folder says.
         seed: Seed of sampling, set before every batch.
+        trust_remote_code: Run the Python code of a folder that ships its own (MAIRA-2,
+            CheXagent-2); without it such a folder is refused.
+        engine: What runs a Hugging Face model: transformers, or vLLM (a separate environment).
 
     Raises:
+        InputError: not a model folder, a model family cxr does not run, or a folder with its
+            own code without `trust_remote_code`.
         CxrError: The resolved decoding settings contradict each other (e.g. a temperature
             without `do_sample`, which Hugging Face would silently ignore).
     """
@@ -74,23 +78,24 @@ class ReportGenerator:
         cache_dir: Path | None = None,
         generation_config: GenerationConfig | None = None,
         seed: int = 0,
+        trust_remote_code: bool = False,
+        engine: Engine | str = Engine.TRANSFORMERS,
     ) -> None:
         model_dir = resolve_model_folder(model_dir)
-        if not (model_dir / "config.json").is_file():
-            raise InputError(
-                model_dir, "not a model folder (no config.json); make one with `cxr export`"
-            )
-        self.device = torch.device(device)
-        self.model = ReportModel.from_pretrained(model_dir).to(self.device).eval()
+        options = BackendOptions(
+            device=device,
+            batch_size=batch_size,
+            num_workers=num_workers,
+            cache_dir=cache_dir,
+            generation_config=generation_config,
+            seed=seed,
+            trust_remote_code=trust_remote_code,
+            engine=Engine(engine),
+        )
+        self.backend = load_backend(model_dir, options)
         self.model_name = model_fingerprint(model_dir)
-        self.batch_size = batch_size
-        self.num_workers = num_workers
-        self.generation_config = self.model.resolve_generation_config(generation_config)
+        self.generation_config = self.backend.generation_config
         _refuse_ignored_settings(self.generation_config, model_dir)
-        self.seed = seed
-        self.load_image = ImageLoader(self.model.encoder_config.image_size, cache_dir)
-        self.collate = ReportCollator(self.model.tokenizer)
-        self.thresholds = self.model.tube_line_thresholds.numpy()
 
     def generate(self, studies: Iterable[Study]) -> Iterator[Prediction | ErrorRecord]:
         """Predictions in input order; a study that cannot be reported yields an ErrorRecord."""
@@ -103,79 +108,37 @@ class ReportGenerator:
         """Like `generate`, one list per batch, so callers can write each batch durably."""
         study_list = list(studies)
         by_id = {study.study_id: study for study in study_list}
-        loader = DataLoader(
-            StudyDataset(study_list, self.load_image),
-            batch_size=self.batch_size,
-            num_workers=self.num_workers,
-            collate_fn=self.collate,
-        )
-        for batch in loader:
-            results: list[Prediction | ErrorRecord] = list(self._errors(batch))
-            usable = batch["image_present"][:, _FRONTAL]
-            if bool(usable.any()):
-                results.extend(self.generate_batch(_select(batch, usable), by_id))
+        for batch in self.backend.batches(study_list):
+            results: list[Prediction | ErrorRecord] = list(batch.errors)
+            results.extend(
+                self._prediction(by_id[output.study_id], output, batch.seconds_per_study)
+                for output in batch.outputs
+            )
             yield results
 
-    @staticmethod
-    def _errors(batch: dict[str, Any]) -> Iterator[ErrorRecord]:
-        for study_id, present, errors in zip(
-            batch["study_id"], batch["image_present"], batch["image_errors"], strict=True
-        ):
-            for error in errors:
-                yield ErrorRecord(reason=error, study_id=study_id)
-            if not bool(present[_FRONTAL]):
-                yield ErrorRecord(reason="no readable frontal image", study_id=study_id)
-
-    @torch.inference_mode()
-    def generate_batch(self, batch: dict[str, Any], studies: dict[str, Study]) -> list[Prediction]:
-        """Predictions for one collated batch whose rows all have a frontal image."""
-        started = time.perf_counter()
-        tensors = {
-            k: v.to(self.device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()
-        }
-        torch.manual_seed(self.seed)
-        # One pass of the encoder and the heads gives the labels and grounds the reports.
-        texts, labels = self.model.predict(tensors, self.generation_config)
-        per_study = (time.perf_counter() - started) / len(texts)
-        present = batch["image_present"].tolist()
-        return [
-            self._prediction(
-                studies[study_id],
-                text,
-                labels.tube_line[i],
-                labels.observations[i],
-                labels.change[i],
-                present[i],
-                per_study,
-            )
-            for i, (study_id, text) in enumerate(zip(batch["study_id"], texts, strict=True))
-        ]
-
-    def _prediction(
-        self,
-        study: Study,
-        text: str,
-        tube_line: torch.Tensor,
-        observations: torch.Tensor,
-        change: torch.Tensor,
-        present: list[bool],
-        seconds: float,
-    ) -> Prediction:
-        """One study's prediction; change is assessed only when its prior image was read."""
-        findings, impression = split_report(text)
-        probs = {
-            label: round(float(p), 6) for label, p in zip(TUBE_LINE_LABELS, tube_line, strict=True)
-        }
-        observation_probs = {
-            name: round(float(p), 6) for name, p in zip(OBSERVATIONS, observations, strict=True)
-        }
+    def _prediction(self, study: Study, output: StudyOutput, seconds: float) -> Prediction:
+        """One study's prediction. Labels the model did not give are left out (not assessed);
+        change is assessed only when the model gave it and the prior image was read."""
+        findings, impression = split_report(output.text)
+        labels = output.labels
+        probs: dict[str, float] = {}
+        observation_probs: dict[str, float] = {}
+        if labels is not None:
+            probs = {
+                label: round(float(p), 6)
+                for label, p in zip(TUBE_LINE_LABELS, labels.tube_line, strict=True)
+            }
+            observation_probs = {
+                name: round(float(p), 6)
+                for name, p in zip(OBSERVATIONS, labels.observations, strict=True)
+            }
         # Slots whose file was missing or could not be read were not used: they are not listed.
-        used = dict(zip(IMAGE_SLOTS, present, strict=True))
-        images = {slot: getattr(study.images, slot) for slot in IMAGE_SLOTS if used[slot]}
-        assessed = used["frontal"] and used["prior_frontal"]
+        used = output.used
+        images = {slot: getattr(study.images, slot) for slot in IMAGE_SLOTS if used.get(slot)}
+        assessed = labels is not None and used.get("frontal") and used.get("prior_frontal")
         calls, change_probs = {}, {}
-        if assessed:
-            for finding, row in zip(CHANGE_FINDINGS, change, strict=True):
+        if labels is not None and assessed:
+            for finding, row in zip(CHANGE_FINDINGS, labels.change, strict=True):
                 change_probs[finding] = {c.value: round(float(row[c.code]), 6) for c in Change}
                 calls[finding] = Change.from_code(int(row.argmax())).value
         return Prediction(
@@ -184,7 +147,7 @@ class ReportGenerator:
             findings=findings,
             impression=impression,
             tube_line_probs=probs,
-            tube_line_status=study_statuses(probs, self.thresholds),
+            tube_line_status=study_statuses(probs, self.backend.tube_line_thresholds),
             observation_probs=observation_probs,
             change=calls,
             change_probs=change_probs,
@@ -204,12 +167,3 @@ def _refuse_ignored_settings(generation_config: GenerationConfig, model_dir: Pat
             f"decoding settings (the options given, over {model_dir}/generation_config.json) "
             f"contradict each other: {error}"
         ) from error
-
-
-def _select(batch: dict[str, Any], rows: torch.Tensor) -> dict[str, Any]:
-    """The rows of a collated batch where `rows` is true."""
-    keep = rows.nonzero().flatten().tolist()
-    selected: dict[str, Any] = {}
-    for key, value in batch.items():
-        selected[key] = value[rows] if isinstance(value, torch.Tensor) else [value[i] for i in keep]
-    return selected

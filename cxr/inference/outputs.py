@@ -18,7 +18,14 @@ import pandas as pd
 
 from cxr.jsonl import read_jsonl
 from cxr.tube_line import status_column
-from cxr.types import CHANGE_FINDINGS, NOT_ASSESSED, OBSERVATIONS, Change, change_column
+from cxr.types import (
+    CHANGE_FINDINGS,
+    NOT_ASSESSED,
+    OBSERVATIONS,
+    TUBE_LINE_LABELS,
+    Change,
+    change_column,
+)
 
 
 def change_probability_column(finding: str, change: Change) -> str:
@@ -30,8 +37,10 @@ def change_probability_column(finding: str, change: Change) -> str:
 class Prediction:
     """The model's output for one study, flattened by `to_row` for JSONL/CSV.
 
-    `observation_probs` holds the findings head's probability per `OBSERVATIONS` name; a
-    name it lacks was not assessed, and its column is null.
+    `observation_probs` holds the findings head's probability per `OBSERVATIONS` name and
+    `tube_line_probs` the tube/line head's per `TUBE_LINE_LABELS` label; a name they lack was
+    not assessed, and its column is null (a model without heads gives neither; its device
+    statuses are then NOT_ASSESSED).
     """
 
     study_id: str
@@ -61,7 +70,8 @@ class Prediction:
             "findings": self.findings,
             "impression": self.impression,
         }
-        row.update(self.tube_line_probs)
+        # Every label's column, null where not assessed, so that all models' files align.
+        row.update({label: self.tube_line_probs.get(label) for label in TUBE_LINE_LABELS})
         row.update(
             {status_column(device): status for device, status in self.tube_line_status.items()}
         )

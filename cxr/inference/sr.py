@@ -15,6 +15,7 @@ Content tree (relationship, value type, concept name):
       CONTAINS CONTAINER Tubes and lines (99CXR TUBES-LINES)
         CONTAINS CODE <device> = <called status>
           INFERRED FROM NUM Probability of <RANZCR label>, unit UCUM {probability}
+        or CONTAINS TEXT <device> = "not assessed" (the model gave no tube/line values)
       CONTAINS CONTAINER Observations (99CXR OBSERVATIONS), one item per CheXpert observation
         CONTAINS CODE <observation> = Present | Absent (SCT; present at OBSERVATION_THRESHOLD)
           INFERRED FROM NUM Probability of presence (99CXR PROB-PRESENT), UCUM {probability}
@@ -396,10 +397,17 @@ def _coded_status(device: str, status: str) -> Code:
 
 
 def _tubes_and_lines(prediction: Prediction) -> hd.sr.ContainerContentItem:
-    items = []
+    items: list[hd.sr.ContentItem] = []
     for device, indices in TUBE_LINE_DEVICES.items():
         status = prediction.tube_line_status.get(device)
         if status is None:
+            continue
+        if status == NOT_ASSESSED:
+            items.append(
+                hd.sr.TextContentItem(
+                    name=DEVICE_CODES[device], value=NOT_ASSESSED, relationship_type=_CONTAINS
+                )
+            )
             continue
         item = hd.sr.CodeContentItem(
             name=DEVICE_CODES[device],
