@@ -62,7 +62,8 @@ def train_report_tokenizer(
 
 
 def load_tokenizer(path: str | Path) -> PreTrainedTokenizerBase:
-    """Loads a Hugging Face tokenizer from a local folder; adds pad/eos tokens it lacks.
+    """Loads a Hugging Face tokenizer from a local folder; adds pad/eos tokens it lacks and
+    takes its eos token as bos when it has none.
 
     Args:
         path: Folder written by `save_pretrained` (or of a downloaded model).
@@ -82,4 +83,9 @@ def load_tokenizer(path: str | Path) -> PreTrainedTokenizerBase:
     if missing:
         tokenizer.add_special_tokens(missing)
         log.info("tokenizer %s: added %s", path, ", ".join(missing))
+    if tokenizer.bos_token is None:
+        # Prompts start with bos. A tokenizer without one (Qwen's) starts them with its eos,
+        # as GPT-2's does, rather than with a new token the model never saw.
+        tokenizer.add_special_tokens({"bos_token": tokenizer.eos_token})
+        log.info("tokenizer %s: bos is its eos token %s", path, tokenizer.eos_token)
     return tokenizer

@@ -71,10 +71,16 @@ class EncoderConfig:
             in timm's Hugging Face layout (config.json + model.safetensors). 3-channel stems
             are adapted to one channel by timm.
         hf_path: Local folder of a Hugging Face vision model (e.g. RAD-DINO), loaded with
-            `AutoModel.from_pretrained(..., local_files_only=True)` instead of timm.
+            `AutoModel.from_pretrained(..., local_files_only=True)` instead of timm; or of a
+            Gemma3 (MedGemma) or Qwen2.5-VL (Lingshu) vision-language model, whose vision
+            tower is the encoder (cxr.models.vlm).
         hf_model_type: Hugging Face model type built from `hf_arch` with random weights
-            (what `save_pretrained` records for an `hf_path` encoder).
+            (what `save_pretrained` records for an `hf_path` encoder; for a vision-language
+            model's tower, the model's type and config).
         hf_arch: Architecture fields for `hf_model_type`.
+        vlm_projector: A Gemma3 tower's tokens pass the model's multimodal projector (pooled
+            to `mm_tokens_per_image` tokens at the language model's width); false keeps
+            SigLIP's patch tokens. Qwen2.5-VL's patch merger is part of its tower.
         timm_kwargs: Extra keyword arguments for `timm.create_model` (e.g. img_size).
         freeze: train, frozen, or last_n (only the last `trainable_blocks` blocks train).
         trainable_blocks: Number of final blocks that train when freeze is last_n.
@@ -84,8 +90,11 @@ class EncoderConfig:
             (`torch.nn.functional.pixel_unshuffle`), so a timm CNN built with k^2 input
             channels reads a 256 px image at the cost of a 128 px one (k = 2) without
             averaging a 2-pixel line away; 1 feeds the pixels as they are. timm models only.
-        pixel_mean: Mean subtracted from [0, 1] pixels before the encoder.
-        pixel_std: Standard deviation the centred pixels are divided by.
+        pixel_mean: Mean subtracted from [0, 1] pixels before the encoder; one value per
+            channel for a vision-language model's tower, which reads the grey channel repeated
+            to its three and takes these from its folder's image processor (`hf_path` set:
+            the folder's values replace the ones given here).
+        pixel_std: Standard deviation the centred pixels are divided by (as pixel_mean).
     """
 
     name: str = "resnet10t"
@@ -93,13 +102,14 @@ class EncoderConfig:
     hf_path: str | None = None
     hf_model_type: str | None = None
     hf_arch: dict[str, Any] = field(default_factory=dict)
+    vlm_projector: bool = True
     timm_kwargs: dict[str, Any] = field(default_factory=dict)
     freeze: FreezeMode = FreezeMode.train
     trainable_blocks: int = 0
     image_size: int = 128
     space_to_depth: int = 1
-    pixel_mean: float = 0.5
-    pixel_std: float = 0.25
+    pixel_mean: float | list[float] = 0.5
+    pixel_std: float | list[float] = 0.25
 
 
 @dataclass
@@ -149,8 +159,10 @@ class DecoderConfig:
     Attributes:
         kind: causal_lm (visual tokens between prompt and report in the input sequence) or
             cross_attention (VisionEncoderDecoder-style baseline).
-        path: Local folder of a pretrained Hugging Face causal LM; None builds one from
-            `model_type` and `arch` with random weights.
+        path: Local folder of a pretrained Hugging Face causal LM, or of a Gemma3 (MedGemma)
+            or Qwen2.5-VL (Lingshu) vision-language model, whose language model is the
+            decoder (cxr.models.vlm); None builds one from `model_type` and `arch` with
+            random weights.
         model_type: Hugging Face model type used when `path` is None (gpt2, llama, ...).
         arch: Architecture fields for `model_type` (vocabulary size and special token ids
             come from the tokenizer).

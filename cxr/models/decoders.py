@@ -5,7 +5,8 @@
 `VisionEncoderDecoderModel`: the sequence is [prompt][report] and every layer
 cross-attends to the visual tokens. Both compute logits for the report positions only and
 generate through Hugging Face `generate` with `inputs_embeds` and the KV cache, under the
-sentence constraints of `cxr.models.decoding` when the config asks for them.
+sentence constraints of `cxr.models.decoding` when the config asks for them. The language
+model of a Gemma3 or Qwen2.5-VL folder is loaded as a standard causal LM (cxr.models.vlm).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from transformers import (
 from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING
 
 from cxr.errors import InputError
+from cxr.models import vlm
 from cxr.models.config import DecoderConfig, DecoderKind, LoraSettings
 from cxr.models.decoding import sentence_constraints
 
@@ -213,19 +215,15 @@ def _build_language_model(
     config: DecoderConfig, tokenizer: PreTrainedTokenizerBase, cross_attention: bool
 ) -> PreTrainedModel:
     special = {
-        "vocab_size": len(tokenizer),
+        # A pretrained model's table may be larger than its tokenizer (padded for speed).
+        "vocab_size": max(len(tokenizer), int(config.arch.get("vocab_size", 0))),
         "bos_token_id": tokenizer.bos_token_id,
         "eos_token_id": tokenizer.eos_token_id,
         "pad_token_id": tokenizer.pad_token_id,
     }
     extra = {"add_cross_attention": True} if cross_attention else {}
     hf_config = AutoConfig.for_model(config.model_type, **{**config.arch, **special, **extra})
-    kwargs: dict[str, Any] = {}
-    if config.attn_implementation is not None:
-        kwargs["attn_implementation"] = config.attn_implementation
-    if config.dtype is not None:
-        kwargs["dtype"] = getattr(torch, config.dtype)
-    return AutoModelForCausalLM.from_config(hf_config, **kwargs)
+    return AutoModelForCausalLM.from_config(hf_config, **_model_options(config))
 
 
 def _load_language_model(config: DecoderConfig, cross_attention: bool) -> PreTrainedModel:
@@ -238,6 +236,11 @@ def _load_language_model(config: DecoderConfig, cross_attention: bool) -> PreTra
         hf_config = AutoConfig.from_pretrained(path, local_files_only=True)
     except (OSError, ValueError) as error:
         raise InputError(path, f"cannot read the decoder's config.json: {error}") from error
+    if vlm.is_vlm_config(hf_config):
+        vlm_config = vlm.read_vlm_config(path)  # refuses the families cxr does not fine-tune
+        if cross_attention or vlm_config is None:
+            raise InputError(path, "a vision-language model's language model: use kind causal_lm")
+        return vlm.load_language_model(path, vlm_config, _model_options(config))
     if cross_attention:
         # Checked before loading: the weights of a real decoder take long to read.
         forward = getattr(MODEL_FOR_CAUSAL_LM_MAPPING.get(type(hf_config), None), "forward", None)
@@ -246,15 +249,21 @@ def _load_language_model(config: DecoderConfig, cross_attention: bool) -> PreTra
                 path, f"{hf_config.model_type} has no cross-attention layers; use kind causal_lm"
             )
         hf_config.add_cross_attention = True
-    kwargs: dict[str, Any] = {"local_files_only": True, "config": hf_config}
-    if config.attn_implementation is not None:
-        kwargs["attn_implementation"] = config.attn_implementation
-    if config.dtype is not None:
-        kwargs["dtype"] = getattr(torch, config.dtype)
+    kwargs = {"local_files_only": True, "config": hf_config, **_model_options(config)}
     try:
         return AutoModelForCausalLM.from_pretrained(path, **kwargs)
     except (OSError, ValueError) as error:
         raise InputError(path, f"cannot load a causal language model: {error}") from error
+
+
+def _model_options(config: DecoderConfig) -> dict[str, Any]:
+    """The attention implementation and dtype options of `from_pretrained`."""
+    options: dict[str, Any] = {}
+    if config.attn_implementation is not None:
+        options["attn_implementation"] = config.attn_implementation
+    if config.dtype is not None:
+        options["dtype"] = getattr(torch, config.dtype)
+    return options
 
 
 def _match_tokenizer(language_model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> None:

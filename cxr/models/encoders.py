@@ -8,13 +8,16 @@ time: timm creates the stem with `in_chans=1` and adapts 3-channel weights when 
 a Hugging Face model's first 3-channel convolution is summed over its input channels. With
 `space_to_depth: k` the normalised pixels are folded into k^2 channels first (timm creates
 the stem with `in_chans=k^2`), so fine lines reach the stem unblurred at a k-times smaller
-side.
+side. The vision tower of a Gemma3 or Qwen2.5-VL vision-language model folder (cxr.models.vlm)
+reads the grey channel repeated to its three, each normalised with the folder's own image mean
+and std.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +28,7 @@ from timm.models import group_parameters
 from torch import nn
 
 from cxr.errors import CxrError, InputError
+from cxr.models import vlm
 from cxr.models.config import EncoderConfig, FreezeMode
 
 log = logging.getLogger(__name__)
@@ -36,11 +40,18 @@ _TIMM_TAIL_GROUP = re.compile(r"^(norm|fc_norm|head|final_conv|conv_head|bn2)\b"
 class ImageEncoder(nn.Module):
     """Turns images [N, 1, H, W] in [0, 1] into tokens [N, T, C]."""
 
+    pixel_mean: torch.Tensor
+    pixel_std: torch.Tensor
+
     def __init__(self, config: EncoderConfig) -> None:
         super().__init__()
+        self.backbone, self.is_hf, config = _build_backbone(config)
         self.config = config
-        self.backbone, self.is_hf = _build_backbone(config)
         self.hf_config: Any = getattr(self.backbone, "config", None) if self.is_hf else None
+        channels = vlm.TOWER_CHANNELS if isinstance(self.backbone, vlm.VisionTower) else 1
+        # Not saved: the config holds them (and the state dicts of older models lack them).
+        self.register_buffer("pixel_mean", _per_channel(config.pixel_mean, channels), False)
+        self.register_buffer("pixel_std", _per_channel(config.pixel_std, channels), False)
         _apply_freeze(self.backbone, config, self.is_hf)
         feature_map = self._probe(config.image_size)
         self.feature_dim = int(
@@ -63,11 +74,13 @@ class ImageEncoder(nn.Module):
     def _probe(self, image_size: int) -> torch.Tensor:
         was_training = self.backbone.training
         self.backbone.eval()
-        feature_map = self._features(torch.zeros(1, 1, image_size, image_size))
+        feature_map = self._features(self._normalised(torch.zeros(1, 1, image_size, image_size)))
         self.backbone.train(was_training)
         return feature_map
 
     def _features(self, pixels: torch.Tensor) -> torch.Tensor:
+        if isinstance(self.backbone, vlm.VisionTower):
+            return self.backbone(pixels)
         if self.is_hf:
             return self.backbone(pixel_values=pixels).last_hidden_state
         if self.config.space_to_depth > 1:
@@ -76,8 +89,7 @@ class ImageEncoder(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Tokens [N, T, C] of images [N, 1, H, W] with pixels in [0, 1], bright = dense."""
-        pixels = (images - self.config.pixel_mean) / self.config.pixel_std
-        features = self._features(pixels)
+        features = self._features(self._normalised(images))
         if features.ndim == 3:
             return features
         if self.spatial_position is not None:
@@ -87,6 +99,11 @@ class ImageEncoder(nn.Module):
             features = features + position.to(features.dtype)
         return features.flatten(2).transpose(1, 2)
 
+    def _normalised(self, images: torch.Tensor) -> torch.Tensor:
+        """Images [N, 1, H, W] repeated to the backbone's channels and normalised per channel."""
+        pixels = images.expand(-1, self.pixel_mean.shape[1], -1, -1)
+        return (pixels - self.pixel_mean.to(pixels.dtype)) / self.pixel_std.to(pixels.dtype)
+
     def train(self, mode: bool = True) -> ImageEncoder:
         """Keeps a fully frozen backbone in eval mode (batch-norm statistics stay as loaded)."""
         super().train(mode)
@@ -95,15 +112,35 @@ class ImageEncoder(nn.Module):
         return self
 
 
-def _build_backbone(config: EncoderConfig) -> tuple[nn.Module, bool]:
-    """The backbone and whether it is a Hugging Face model."""
+def _per_channel(value: float | list[float], channels: int) -> torch.Tensor:
+    """A normalisation constant as a [1, channels, 1, 1] tensor."""
+    values = [float(value)] * channels if isinstance(value, (int, float)) else value
+    if len(values) != channels:
+        raise CxrError(f"encoder.pixel_mean/pixel_std {value!r}: expected {channels} value(s)")
+    return torch.tensor(values, dtype=torch.float32).view(1, channels, 1, 1)
+
+
+def _build_backbone(config: EncoderConfig) -> tuple[nn.Module, bool, EncoderConfig]:
+    """The backbone, whether it is a Hugging Face model, and the config as built (a
+    vision-language model folder's own normalisation replaces the configured one)."""
     if config.space_to_depth != 1 and (config.hf_path or config.hf_model_type):
         raise CxrError("encoder.space_to_depth applies to timm encoders only (not hf_path)")
     if config.hf_path is not None:
-        return _load_hf_vision_model(Path(config.hf_path)), True
+        path = Path(config.hf_path)
+        vlm_config = vlm.read_vlm_config(path) if path.is_dir() else None
+        if vlm_config is None:
+            return _load_hf_vision_model(path), True, config
+        mean, std = vlm.image_normalisation(path)
+        tower = vlm.load_vision_tower(path, vlm_config, config.vlm_projector, config.image_size)
+        return tower, True, replace(config, pixel_mean=mean, pixel_std=std)
+    if vlm.is_vlm_model_type(config.hf_model_type):
+        tower = vlm.build_vision_tower(
+            str(config.hf_model_type), config.hf_arch, config.vlm_projector, config.image_size
+        )
+        return tower, True, config
     if config.hf_model_type is not None:
-        return _build_hf_vision_model(config.hf_model_type, config.hf_arch), True
-    return _build_timm_model(config), False
+        return _build_hf_vision_model(config.hf_model_type, config.hf_arch), True, config
+    return _build_timm_model(config), False, config
 
 
 def _build_timm_model(config: EncoderConfig) -> nn.Module:

@@ -181,6 +181,8 @@ class ReportModel(nn.Module):
         self.tokenizer = tokenizer
         self.generation_config = default_generation_config()
         self.image_encoder = ImageEncoder(self.encoder_config)
+        # As built: a vision-language model's tower brings its own pixel normalisation.
+        self.encoder_config = self.image_encoder.config
         self.text_decoder = build_decoder(self.decoder_config, tokenizer)
         feature_dim = self.image_encoder.feature_dim
         self.role_embedding = nn.Parameter(torch.randn(len(IMAGE_SLOTS), feature_dim) * 0.02)
