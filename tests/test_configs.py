@@ -420,3 +420,71 @@ def test_real_scale_experiment_runs_one_step_on_local_stand_ins(
         ]
     )
     assert code == 0
+
+
+# Vision-language model configs -> (the folder they name, its tiny stand-in's builder, the
+# encoder.image_size the stand-in's tower takes).
+VLM_MODELS = {
+    "medgemma_lora.yaml": ("models/medgemma-4b-it", "build_gemma3_folder", 28),
+    "lingshu_qwen2_5_vl_lora.yaml": ("models/Lingshu-7B", "build_qwen2_5_vl_folder", 56),
+}
+
+
+def test_every_vision_language_model_config_is_run_below() -> None:
+    named = {p.name for p in (CONFIGS / "model").glob("*.yaml") if "hf_path" in p.read_text()}
+    assert named == set(VLM_MODELS)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("config_name", sorted(VLM_MODELS))
+def test_vision_language_model_config_fits_exports_and_generates_on_a_tiny_stand_in(
+    config_name: str, phantom_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`cxr fit` one step with the config, `cxr export`, then `cxr generate` from the exported
+    folder alone (the vision-language model's folder moved away)."""
+    import json
+
+    import vlm_folders
+
+    folder, builder, image_size = VLM_MODELS[config_name]
+    config = load(CONFIGS / "model" / config_name)
+    assert config["model"]["init_args"]["encoder"]["hf_path"] == folder
+    assert config["model"]["init_args"]["decoder"]["path"] == folder
+    getattr(vlm_folders, builder)(tmp_path / folder)
+    monkeypatch.chdir(tmp_path)  # the configs name models/... and runs/... relative to here
+    fit = main(
+        [
+            "fit",
+            "--config",
+            str(DEMO),
+            "--model",
+            str(CONFIGS / "model" / config_name),
+            "--model.model.init_args.encoder.image_size",
+            str(image_size),
+            "--data.tokenizer",
+            folder,
+            "--data.sources",
+            f"[{{adapter: phantom, root: {phantom_folder}}}]",
+            "--data.image_size",
+            "64",
+            "--data.batch_size",
+            "2",
+            "--data.num_workers",
+            "0",
+            "--trainer.max_steps",
+            "1",
+            "--trainer.limit_val_batches",
+            "1",
+            "--trainer.enable_progress_bar",
+            "false",
+        ]
+    )
+    assert fit == 0
+    checkpoint = tmp_path / "runs" / "demo" / "train" / "checkpoints" / "last.ckpt"
+    assert main(["export", str(checkpoint), "-o", "exported"]) == 0
+    shutil.move(tmp_path / "models", tmp_path / "moved")
+    generate = ["generate", str(phantom_folder), "--model", "exported", "-o", "reports"]
+    assert main([*generate, "--workers", "0", "--max-new-tokens", "4"]) == 0
+    reported = (tmp_path / "reports" / "reports.jsonl").read_text().splitlines()
+    expected = {r["study_id"] for r in map(json.loads, (phantom_folder / "reports.jsonl").open())}
+    assert {json.loads(line)["study_id"] for line in reported} == expected
