@@ -43,7 +43,7 @@ from transformers.utils import GENERATION_CONFIG_NAME
 
 from cxr.data.tokenizer import load_tokenizer
 from cxr.errors import InputError
-from cxr.models import hf_remote
+from cxr.models import hf_remote, vlm
 from cxr.models.config import (
     ConnectorConfig,
     DecoderConfig,
@@ -453,7 +453,8 @@ class ReportModel(nn.Module):
         its LoRA adapters go to decoder_adapter/ as peft writes them (adapter_config.json +
         adapter_model.safetensors, loadable with `PeftModel.from_pretrained` onto the base
         model), model.safetensors holds the rest (encoder, connector, heads), and config.json
-        names `base_model`, the local folder of the base language model, which loading reads.
+        names `base_model`, the local folder of the base language model, which loading reads
+        (for a vision-language model's language model, that model's folder).
         """
         base_model = Path(base_model)
         if not is_adapted(self):
@@ -463,7 +464,7 @@ class ReportModel(nn.Module):
             raise InputError(base_model, "not a Hugging Face model folder (no config.json)")
         expected = self.text_decoder.language_model.config.model_type
         found = json.loads(base_config.read_text()).get("model_type")
-        if found != expected:
+        if vlm.language_model_type(found) != expected:
             raise InputError(
                 base_model, f"a {found} model; the adapters were trained on {expected}"
             )

@@ -45,6 +45,8 @@ log = logging.getLogger(__name__)
 GEMMA3 = "gemma3"
 QWEN2_5_VL = "qwen2_5_vl"
 FINE_TUNED_FAMILIES = (GEMMA3, QWEN2_5_VL)
+# The model type of the causal LM each family's language model becomes.
+LANGUAGE_MODEL_TYPES = {GEMMA3: "gemma3_text", QWEN2_5_VL: "qwen2"}
 # The channels of every supported tower's input.
 TOWER_CHANNELS = 3
 
@@ -57,6 +59,12 @@ def is_vlm_config(hf_config: Any) -> bool:
 def is_vlm_model_type(model_type: str | None) -> bool:
     """Whether `model_type` is a vision-language family cxr fine-tunes."""
     return model_type in FINE_TUNED_FAMILIES
+
+
+def language_model_type(model_type: str | None) -> str | None:
+    """The model type of the decoder a folder of `model_type` gives: the causal LM its
+    language model becomes for a fine-tuned vision-language family, else `model_type`."""
+    return LANGUAGE_MODEL_TYPES.get(model_type or "", model_type)
 
 
 def read_vlm_config(path: Path) -> PretrainedConfig | None:

@@ -244,3 +244,20 @@ def test_another_vision_language_family_is_refused_with_the_supported_ones(
     folder = build_llava_folder(tmp_path / "llava")
     with pytest.raises(InputError, match="gemma3 and qwen2_5_vl"):
         ImageEncoder(EncoderConfig(hf_path=str(folder)))
+
+
+def test_adapter_folder_loads_its_language_model_from_the_vision_language_model(
+    folder: Path, tmp_path: Path
+) -> None:
+    model = vlm_model(folder).eval()
+    batch = vlm_batch(model.tokenizer)
+    with torch.no_grad():
+        for name, parameter in model.named_parameters():
+            if "lora_B" in name:  # trained adapters, so that loading them back shows
+                parameter.normal_(std=0.1)
+    model.save_adapter_folder(tmp_path / "adapter", base_model=folder)
+
+    loaded = ReportModel.from_pretrained(tmp_path / "adapter")
+
+    assert (tmp_path / "adapter" / "decoder_adapter" / "adapter_model.safetensors").is_file()
+    assert torch.equal(model(batch).lm_loss, loaded(batch).lm_loss)
