@@ -20,7 +20,7 @@ install: $(STAMP)
 # Re-installs only when the project's dependencies or pins change.
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(PYTHON) || python3 -m venv $(VENV)
-	$(PYTHON) -m pip install --quiet -c constraints.txt -e '.[dev,clinical-metrics,trackers]'
+	$(PYTHON) -m pip install --quiet -c constraints.txt -e '.[dev,clinical-metrics,trackers,deepspeed]'
 	@touch $(STAMP)
 
 demo: install

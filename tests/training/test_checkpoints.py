@@ -4,13 +4,19 @@ strategy's choice of units (cxr/training/strategies.py).
 FSDP itself does not run here: torch's FullyShardedDataParallel refuses a machine without an
 accelerator ("FSDP needs a non-CPU accelerator device"), so its end-to-end test runs only where
 CUDA is. The sharded layout is written with Lightning's own writer, as FSDPStrategy writes it.
+Lightning's DeepSpeedStrategy refuses the CPU too ("only supported on CUDA GPUs"), but DeepSpeed
+runs there: its ZeRO-2 and ZeRO-3 checkpoints are written by a DeepSpeed engine around the
+ReportModule, with the call and tag DeepSpeedStrategy.save_checkpoint uses.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
+import socket
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import lightning as L
@@ -28,6 +34,13 @@ from cxr.training.strategies import DecoderLayerFSDP, decoder_layer_classes
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
 
+@pytest.fixture(scope="module")
+def full_checkpoint(phantom_folder: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 2-step checkpoint of the tiny phantom model in Lightning's one-file layout."""
+    folder = tmp_path_factory.mktemp("full")
+    return _checkpoint(folder / "ckpt", _data_yaml(folder, phantom_folder))
+
+
 def _as_fsdp_sharded(checkpoint_file: Path, folder: Path) -> Path:
     """The checkpoint in FSDPStrategy's sharded layout: `torch.distributed.checkpoint` shards of
     the model under "model" and the optimizer states, and the other entries in meta.pt."""
@@ -42,15 +55,91 @@ def _as_fsdp_sharded(checkpoint_file: Path, folder: Path) -> Path:
     return folder
 
 
+# Run in a process of its own: DeepSpeed sets up torch.distributed (one rank, gloo). Its
+# shared-memory all-reduce kernel, which only several ranks on one host use, is marked
+# unavailable, because DeepSpeed would otherwise spend minutes compiling it.
+_WRITE_DEEPSPEED = textwrap.dedent(
+    """
+    import sys
+    from pathlib import Path
+
+    import deepspeed
+    import torch
+
+    from cxr.training.export import model_from_checkpoint
+    from cxr.training.module import ReportModule
+
+    deepspeed.ops.__compatible_ops__["deepspeed_shm_comm"] = False
+    full, folder, stage = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
+    module = ReportModule(model_from_checkpoint(full))
+    trainable = [p for p in module.parameters() if p.requires_grad]
+    engine, *_ = deepspeed.initialize(
+        model=module,
+        optimizer=torch.optim.AdamW(trainable, lr=1e-3),
+        config={"train_micro_batch_size_per_gpu": 1, "zero_optimization": {"stage": stage}},
+    )
+    checkpoint = torch.load(full, map_location="cpu", weights_only=True)
+    client_state = {k: v for k, v in checkpoint.items() if k not in ("state_dict", "optimizer_states")}
+    engine.save_checkpoint(folder, client_state=client_state, tag="checkpoint")
+    """
+)
+
+
+def _as_deepspeed(checkpoint_file: Path, folder: Path, stage: int) -> Path:
+    """The checkpoint as DeepSpeedStrategy writes it with ZeRO stage `stage`."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {
+        **os.environ,
+        "MASTER_ADDR": "127.0.0.1",
+        "MASTER_PORT": str(port),
+        "RANK": "0",
+        "LOCAL_RANK": "0",
+        "WORLD_SIZE": "1",
+    }
+    arguments = [str(checkpoint_file), str(folder), str(stage)]
+    command = [sys.executable, "-c", _WRITE_DEEPSPEED, *arguments]
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return folder
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stage", [2, 3])
+def test_a_deepspeed_zero_checkpoint_reads_as_the_full_one_and_exports(
+    full_checkpoint: Path, tmp_path: Path, stage: int
+) -> None:
+    pytest.importorskip("deepspeed", reason="the deepspeed extra is not installed")
+    from cxr.models import ReportModel
+    from cxr.training.export import export
+
+    full = full_checkpoint
+    written = _as_deepspeed(full, tmp_path / "zero.ckpt", stage)
+    assert checkpoint_layout(written) == "deepspeed"
+
+    expected = torch.load(full, map_location="cpu", weights_only=True)
+    read = read_checkpoint(written)
+    assert read["global_step"] == expected["global_step"]
+    assert read["report_model"]["config"] == expected["report_model"]["config"]
+    assert read["state_dict"].keys() == expected["state_dict"].keys()
+    for name, tensor in expected["state_dict"].items():
+        assert torch.equal(read["state_dict"][name], tensor), name
+
+    assert export(written, tmp_path / "model") == 0
+    loaded = ReportModel.from_pretrained(tmp_path / "model")
+    for name, tensor in loaded.state_dict().items():
+        assert torch.equal(tensor, expected["state_dict"][f"model.{name}"]), name
+
+
 @pytest.mark.slow
 def test_a_sharded_fsdp_checkpoint_reads_as_the_full_one_and_exports(
-    phantom_folder: Path, tmp_path: Path
+    full_checkpoint: Path, tmp_path: Path
 ) -> None:
     from cxr.models import ReportModel
     from cxr.training.export import export
 
-    data = _data_yaml(tmp_path, phantom_folder)
-    full = _checkpoint(tmp_path / "ckpt", data)
+    full = full_checkpoint
     sharded = _as_fsdp_sharded(full, tmp_path / "sharded.ckpt")
     assert checkpoint_layout(full) == "file" and checkpoint_layout(sharded) == "fsdp-sharded"
 
@@ -75,10 +164,13 @@ def test_folders_that_are_no_checkpoint_are_named(tmp_path: Path) -> None:
         read_checkpoint(tmp_path / "absent.ckpt")
     with pytest.raises(InputError, match="neither an FSDP sharded checkpoint"):
         read_checkpoint(tmp_path)
-    deepspeed = tmp_path / "ds.ckpt" / "checkpoint"
-    deepspeed.mkdir(parents=True)
-    (deepspeed / "mp_rank_00_model_states.pt").write_bytes(b"")
-    assert checkpoint_layout(tmp_path / "ds.ckpt") == "deepspeed"
+    deepspeed = tmp_path / "ds.ckpt"
+    (deepspeed / "global_step7").mkdir(parents=True)
+    (deepspeed / "latest").write_text("global_step7")
+    with pytest.raises(InputError, match="nor a DeepSpeed one"):
+        read_checkpoint(deepspeed)  # the tag folder holds no model states
+    (deepspeed / "global_step7" / "zero_pp_rank_0_mp_rank_00_model_states.pt").write_bytes(b"")
+    assert checkpoint_layout(deepspeed) == "deepspeed"
     (tmp_path / "bad.ckpt").write_bytes(b"not a checkpoint")
     with pytest.raises(InputError, match=r"bad\.ckpt: cannot read checkpoint \(file\)"):
         read_checkpoint(tmp_path / "bad.ckpt")
@@ -97,15 +189,23 @@ def test_fsdp_units_are_the_decoder_layers_of_the_language_model(
 @pytest.mark.slow
 @pytest.mark.skipif(
     not torch.cuda.is_available() or torch.cuda.device_count() < 2,
-    reason="torch's FSDP needs an accelerator (two CUDA devices for this test)",
+    reason="FSDP and DeepSpeed need CUDA (two devices for this test)",
 )
-def test_two_gpu_fsdp_fit_writes_a_sharded_checkpoint_that_exports(
-    phantom_folder: Path, tmp_path: Path
+@pytest.mark.parametrize(
+    ("trainer_yaml", "layout"),
+    [
+        ("fsdp.yaml", "fsdp-sharded"),
+        ("deepspeed_zero2.yaml", "deepspeed"),
+        ("deepspeed_zero3.yaml", "deepspeed"),
+    ],
+)
+def test_two_gpu_sharded_fit_writes_a_checkpoint_that_exports(
+    phantom_folder: Path, tmp_path: Path, trainer_yaml: str, layout: str
 ) -> None:
     command = [
         sys.executable, "-m", "cxr.cli", "fit",
         "--config", str(CONFIGS / "experiment" / "demo.yaml"),
-        "--config", str(CONFIGS / "trainer" / "fsdp.yaml"),
+        "--config", str(CONFIGS / "trainer" / trainer_yaml),
         "--data.sources", f"[{{adapter: phantom, root: {phantom_folder}}}]",
         "--data.num_workers", "0", "--data.batch_size", "4",
         "--data.cache_dir", str(tmp_path / "cache"),
@@ -119,7 +219,7 @@ def test_two_gpu_fsdp_fit_writes_a_sharded_checkpoint_that_exports(
     result = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
     last = tmp_path / "ckpt" / "last.ckpt"
-    assert checkpoint_layout(last) == "fsdp-sharded"
+    assert checkpoint_layout(last) == layout
     export = [sys.executable, "-m", "cxr.cli", "export", str(last), "-o", str(tmp_path / "m")]
     assert subprocess.run(export, capture_output=True, timeout=600).returncode == 0
     shutil.rmtree(tmp_path / "cache")
@@ -136,3 +236,20 @@ def test_the_fsdp_trainer_config_builds_the_strategy() -> None:
     strategy = strategy["strategy"]
     assert isinstance(strategy, DecoderLayerFSDP)
     assert strategy._checkpoint_layers and strategy._state_dict_type == "sharded"
+
+
+@pytest.mark.parametrize("stage", [2, 3])
+def test_the_deepspeed_trainer_configs_build_the_strategy(stage: int) -> None:
+    pytest.importorskip("deepspeed", reason="the deepspeed extra is not installed")
+    import yaml
+    from jsonargparse import ArgumentParser
+
+    parser = ArgumentParser()
+    parser.add_argument("--strategy", type=L.pytorch.strategies.Strategy)
+    path = CONFIGS / "trainer" / f"deepspeed_zero{stage}.yaml"
+    config = yaml.safe_load(path.read_text())
+    strategy = parser.instantiate_classes(parser.parse_object({"strategy": config["strategy"]}))
+    strategy = strategy["strategy"]
+    assert isinstance(strategy, L.pytorch.strategies.DeepSpeedStrategy)
+    assert strategy.config["zero_optimization"]["stage"] == stage
+    assert strategy.zero_stage_3 is (stage == 3)
