@@ -49,3 +49,16 @@ bench-learn: install
 
 clean:
 	rm -rf runs .pytest_cache .mypy_cache .ruff_cache
+
+# `cxr generate --engine vllm` runs in its own environment: vLLM pins torch and transformers
+# versions other than constraints.txt's (see requirements-vllm.txt). For CUDA GPU machines;
+# then run `.venv-vllm/bin/cxr generate DICOM_DIR --model DIR -o OUT --engine vllm`.
+VLLM_VENV := .venv-vllm
+.PHONY: vllm-env
+
+vllm-env: $(VLLM_VENV)/.cxr-installed
+
+$(VLLM_VENV)/.cxr-installed: requirements-vllm.txt pyproject.toml
+	@test -x $(VLLM_VENV)/bin/python || python3 -m venv $(VLLM_VENV)
+	$(VLLM_VENV)/bin/python -m pip install --quiet -r requirements-vllm.txt -e .
+	@touch $@

@@ -13,7 +13,7 @@ renders (roles, turn tokens, image placeholders), not the original Jinja text.
 
 `build_remote_code_folder(path, family)` writes a folder whose config.json `auto_map` names
 Python files of the folder, as MAIRA-2's and CheXagent-2's snapshots do; importing those files
-writes `EXECUTED` beside them, so a test can tell that the code never ran.
+writes `EXECUTED` into the folder, so a test can tell whether the code ran.
 
 Builders are deterministic: the same seed gives the same weights.
 """
@@ -494,11 +494,16 @@ REMOTE_CODE_FAMILIES: dict[str, tuple[str, str, dict[str, str]]] = {
     ),
 }
 
-_TRIPWIRE = (
-    '"""Stands in for a model\'s own code: importing it leaves a mark, nothing else."""\n'
-    "from pathlib import Path\n\n"
-    f"(Path(__file__).parent / {EXECUTED!r}).write_text(__name__)\n"
-)
+
+def _tripwire(folder: Path) -> str:
+    # The folder's path is written in: transformers runs a copy of the file from its modules
+    # cache, not the file in the folder.
+    mark = str((folder / EXECUTED).resolve())
+    return (
+        '"""Stands in for a model\'s own code: importing it leaves a mark, nothing else."""\n'
+        "from pathlib import Path\n\n"
+        f"Path({mark!r}).write_text(__name__)\n"
+    )
 
 
 def build_remote_code_folder(path: Path, family: str = "maira2") -> Path:
@@ -510,7 +515,7 @@ def build_remote_code_folder(path: Path, family: str = "maira2") -> Path:
     config = {"model_type": model_type, "architectures": [architecture], "auto_map": auto_map}
     (path / "config.json").write_text(json.dumps(config, indent=2) + "\n")
     for reference in auto_map.values():
-        (path / f"{reference.split('.')[0]}.py").write_text(_TRIPWIRE)
+        (path / f"{reference.split('.')[0]}.py").write_text(_tripwire(path))
     return path
 
 
