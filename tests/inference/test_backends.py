@@ -24,11 +24,12 @@ from vlm_folders import EXECUTED, FAMILY_BUILDERS, build_remote_code_folder
 
 from cxr.cli import main
 from cxr.data.datasets.records import read_reports, studies_from_index
+from cxr.data.reports import split_report
 from cxr.errors import InputError
 from cxr.inference.backends import Family, detect_family
 from cxr.inference.backends.base import resolve_folder_generation_config
 from cxr.inference.backends.images import StudyPictures, to_picture
-from cxr.inference.backends.prompts import CHAT_PROMPTS, ChatPrompt, instruction
+from cxr.inference.backends.prompts import CHAT_PROMPTS, ChatPrompt, instruction, read_answer
 from cxr.inference.backends.remote_code import chexagent_query, maira2_arguments
 from cxr.inference.generator import ReportGenerator, model_fingerprint
 from cxr.inference.outputs import Prediction
@@ -295,6 +296,24 @@ def test_chexagent_query_lists_the_image_files_then_the_instruction() -> None:
     query = chexagent_query(_pictures("frontal", "lateral", prompt=CONTEXT), ["f.png", "l.png"])
     assert query[:2] == [{"image": "f.png"}, {"image": "l.png"}]
     assert "PRIOR REPORT: Mild edema." in query[2]["text"]
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "**Findings:** Lungs are clear.\n\n**Impression:** Normal.",
+        "## Findings\nLungs are clear.\n## Impression\nNormal.",
+        "findings: Lungs are clear.\nimpression: Normal.",
+        "FINDINGS: Lungs are clear. IMPRESSION: Normal.",
+    ],
+)
+def test_a_chat_model_s_section_headers_are_read_as_cxr_s(answer: str) -> None:
+    assert split_report(read_answer(answer)) == ("Lungs are clear.", "Normal.")
+
+
+def test_findings_inside_a_sentence_are_not_a_header() -> None:
+    answer = "No new findings: stable lines."
+    assert read_answer(answer) == answer
 
 
 def test_pictures_keep_bright_as_dense() -> None:

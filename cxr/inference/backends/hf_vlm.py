@@ -30,7 +30,7 @@ from cxr.inference.backends.base import (
 )
 from cxr.inference.backends.families import FAMILIES, Family
 from cxr.inference.backends.images import PictureDataset, StudyPictures, collate_pictures
-from cxr.inference.backends.prompts import CHAT_PROMPTS, ChatPrompt
+from cxr.inference.backends.prompts import CHAT_PROMPTS, ChatPrompt, read_answer
 from cxr.types import IMAGE_SLOTS, Study
 
 log = logging.getLogger(__name__)
@@ -74,7 +74,7 @@ class PictureBackend:
             outputs = [
                 StudyOutput(
                     item.study.study_id,
-                    text.strip(),
+                    read_answer(text),
                     {slot: slot in item.pictures for slot in IMAGE_SLOTS},
                 )
                 for item, text in zip(usable, texts, strict=True)

@@ -14,10 +14,11 @@ image, the frontal. A prior study always reaches the model through its report wh
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
-from cxr.data.reports import build_prompt
+from cxr.data.reports import FINDINGS_HEADER, IMPRESSION_HEADER, build_prompt
 from cxr.inference.backends.families import Family
 from cxr.inference.backends.images import StudyPictures
 from cxr.types import IMAGE_SLOTS, Prompt
@@ -26,6 +27,23 @@ REPORT_INSTRUCTION = (
     "Write the radiology report of this chest X-ray study, with a FINDINGS: section and an "
     "IMPRESSION: section."
 )
+
+# A section header as chat models write it at the start of a line: any case, Markdown
+# emphasis or heading marks, with or without the colon of a heading on its own line.
+_ANSWER_HEADER = re.compile(
+    r"^[ \t]*(?:#+[ \t]*)?[*_]*[ \t]*(?P<name>findings|impression)[ \t]*[*_]*[ \t]*"
+    r"(?::[*_]*|(?=[ \t]*$))",
+    re.IGNORECASE | re.MULTILINE,
+)
+_HEADERS = {"findings": FINDINGS_HEADER, "impression": IMPRESSION_HEADER}
+
+
+def read_answer(text: str) -> str:
+    """A model's answer with its section headers written as cxr's (``FINDINGS:``,
+    ``IMPRESSION:``), so that `cxr.data.reports.split_report` finds them: chat models write
+    ``**Findings:**`` or ``## Impression`` where the instruction said ``FINDINGS:``."""
+    return _ANSWER_HEADER.sub(lambda m: _HEADERS[m.group("name").lower()], text).strip()
+
 
 VIEW_NAMES = {
     "frontal": "the current frontal view",
