@@ -1,6 +1,6 @@
 """The vLLM engine (`--engine vllm`): the chat families on a CUDA GPU, batched by vLLM.
 
-vLLM pins its own torch and transformers (vllm 0.34.0: torch==2.14.0, transformers<5.23),
+vLLM pins its own torch and transformers (vllm 0.33.0: torch==2.14.0, transformers<5.21),
 which cannot live beside cxr's pins (torch 2.14.1, transformers 5.24), so it is installed in a
 separate environment: `make vllm-env` builds `.venv-vllm` from requirements-vllm.txt, and
 `.venv-vllm/bin/cxr generate ... --engine vllm` runs there. vllm is imported only when this
