@@ -20,8 +20,11 @@ and its `model_type` is `gemma3` or `qwen2_5_vl`.
   The exported model records that causal LM's own type and config, so it rebuilds without the
   folder.
 
-Loading reads the whole vision-language model once per part (in the checkpoint's dtype for the
-tower, the decoder's dtype for the language model) and keeps only that part.
+Loading reads the whole vision-language model once per part, through the family's own class
+(which knows every layout its checkpoints were saved in), in the checkpoint's dtype for the tower
+and the decoder's dtype for the language model, and keeps only that part: building a model from
+MedGemma 4B or Lingshu 7B holds the whole model in bfloat16 (about 9 or 17 GB) for a moment,
+twice.
 """
 
 from __future__ import annotations
@@ -201,7 +204,9 @@ def load_vision_tower(
     path: Path, hf_config: PretrainedConfig, projector: bool, image_size: int
 ) -> VisionTower:
     """The tower of the folder's model with its pretrained weights, in float32."""
-    model = _load_vlm(path, hf_config, {})
+    # Read in the checkpoint's dtype (bfloat16 for MedGemma and Lingshu): the language model,
+    # read too and dropped, would take twice the memory in float32.
+    model = _load_vlm(path, hf_config, {"dtype": "auto"})
     if hf_config.model_type == GEMMA3:
         parts = model.model
         tower: VisionTower = Gemma3Tower(

@@ -261,3 +261,32 @@ def test_adapter_folder_loads_its_language_model_from_the_vision_language_model(
 
     assert (tmp_path / "adapter" / "decoder_adapter" / "adapter_model.safetensors").is_file()
     assert torch.equal(model(batch).lm_loss, loaded(batch).lm_loss)
+
+
+def test_a_folder_without_its_image_processor_names_what_is_missing(
+    folder: Path, tmp_path: Path
+) -> None:
+    copy = shutil.copytree(folder, tmp_path / "model")
+    for name in ("processor_config.json", "preprocessor_config.json"):
+        (copy / name).unlink(missing_ok=True)
+
+    with pytest.raises(InputError, match="image processor") as error:
+        ImageEncoder(EncoderConfig(hf_path=str(copy)))
+    assert error.value.path == str(copy)
+
+
+def test_a_bfloat16_checkpoints_tower_is_float32_and_its_decoder_as_configured(
+    tmp_path: Path,
+) -> None:
+    folder = build_qwen2_5_vl_folder(tmp_path / "qwen")
+    model = AutoModelForImageTextToText.from_pretrained(folder, local_files_only=True)
+    model.to(torch.bfloat16).save_pretrained(folder)
+
+    encoder = ImageEncoder(EncoderConfig(hf_path=str(folder), image_size=56))
+    decoder = DecoderConfig(path=str(folder), dtype="bfloat16")
+    report_model = ReportModel(
+        encoder=encoder.config, decoder=decoder, tokenizer=load_tokenizer(folder)
+    )
+
+    assert {p.dtype for p in encoder.parameters()} == {torch.float32}
+    assert {p.dtype for p in report_model.text_decoder.parameters()} == {torch.bfloat16}
