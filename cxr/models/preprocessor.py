@@ -48,6 +48,9 @@ def preprocessor_config(encoder: EncoderConfig) -> dict[str, Any]:
         },
         "normalisation": {
             "applied_by": "the model (cxr.models.encoders.ImageEncoder.forward)",
+            # One value per channel: the grey image is repeated to that many (a vision-language
+            # model's tower reads three).
+            "channels": len(encoder.pixel_mean) if isinstance(encoder.pixel_mean, list) else 1,
             "pixel_mean": encoder.pixel_mean,
             "pixel_std": encoder.pixel_std,
             "space_to_depth": encoder.space_to_depth,

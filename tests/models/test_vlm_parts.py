@@ -213,6 +213,9 @@ def test_save_then_load_without_the_original_folder_gives_identical_outputs(
     generation = GenerationConfig(max_new_tokens=6)
 
     assert str(copy) not in (tmp_path / "exported" / "config.json").read_text()
+    preprocessor = json.loads((tmp_path / "exported" / "preprocessor_config.json").read_text())
+    assert preprocessor["normalisation"]["channels"] == 3
+    assert preprocessor["normalisation"]["pixel_mean"] == model.encoder_config.pixel_mean
     assert torch.equal(before.lm_loss, after.lm_loss)
     assert torch.equal(before.tube_line_logits, after.tube_line_logits)
     assert torch.equal(before.observation_logits, after.observation_logits)
