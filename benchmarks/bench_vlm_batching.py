@@ -8,7 +8,11 @@ the same settings. Prints studies/s of both and the ratio (goal >= 5x).
 
 The models are tiny (hidden sizes 32-64, 28-64 px images), so the figures measure cxr's
 batching and the processors' per-call cost, not what a 4B-parameter model does on a GPU.
+Torch runs on one thread by default (--threads): on a shared 2-core machine two OpenMP
+threads that wait on a descheduled partner make each small op a hundred times slower, which
+drowns the comparison in noise.
 Usage: python benchmarks/bench_vlm_batching.py [--quick] [--batch-size N] [--max-new-tokens N]
+    [--threads N] [--workers N]
 """
 
 from __future__ import annotations
@@ -25,21 +29,29 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
+import torch
 from transformers import GenerationConfig
 from vlm_folders import FAMILY_BUILDERS
 
 from cxr.data.datasets.records import studies_from_index
 from cxr.inference import Prediction, ReportGenerator
 from cxr.io import index_folder
+from cxr.models.report_model import default_generation_config
 from cxr.synth import synthesize
 from cxr.types import Study
 
 
 def studies_per_second(
-    model_dir: Path, studies: list[Study], batch_size: int, decoding: GenerationConfig
+    model_dir: Path,
+    studies: list[Study],
+    batch_size: int,
+    decoding: GenerationConfig,
+    workers: int = 0,
 ) -> tuple[float, dict[str, str]]:
     """Throughput of one pass over `studies`, and the reports written (to compare passes)."""
-    generator = ReportGenerator(model_dir, batch_size=batch_size, generation_config=decoding)
+    generator = ReportGenerator(
+        model_dir, batch_size=batch_size, num_workers=workers, generation_config=decoding
+    )
     started = time.perf_counter()
     reports = {
         p.study_id: p.findings + p.impression
@@ -53,8 +65,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a smoke run of a few seconds")
     parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--max-new-tokens", type=int, default=32)
+    parser.add_argument(
+        "--max-new-tokens", type=int, default=default_generation_config().max_new_tokens
+    )
+    parser.add_argument(
+        "--workers", type=int, default=0, help="DataLoader processes reading images (both runs)"
+    )
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
     logging.basicConfig(level=logging.WARNING)
     patients = 4 if args.quick else 12
     tokens = 8 if args.quick else args.max_new_tokens
@@ -68,16 +87,16 @@ def main() -> None:
         studies = list(studies_from_index(index.studies, {}, {}, source="generate"))
         print(
             f"{len(studies)} phantom studies (256 px), greedy, at most {tokens} new tokens, "
-            f"batch {args.batch_size} vs one study per generate call, CPU threads "
-            f"{os.cpu_count()}"
+            f"batch {args.batch_size} vs one study per generate call, torch threads "
+            f"{torch.get_num_threads()} of {os.cpu_count()} CPUs, {args.workers} image workers"
         )
         for family, build in FAMILY_BUILDERS.items():
             folder = build(root / family)
             # A first pass warms the processor and the kernels up; it is not timed.
             studies_per_second(folder, studies[:2], 2, decoding)
-            single, single_reports = studies_per_second(folder, studies, 1, decoding)
+            single, single_reports = studies_per_second(folder, studies, 1, decoding, args.workers)
             batched, batched_reports = studies_per_second(
-                folder, studies, args.batch_size, decoding
+                folder, studies, args.batch_size, decoding, args.workers
             )
             same = "same reports" if single_reports == batched_reports else "REPORTS DIFFER"
             ratio = batched / single
