@@ -104,6 +104,18 @@ def default_generation_config() -> GenerationConfig:
     )
 
 
+def given_fields(generation_config: GenerationConfig | None) -> dict[str, object]:
+    """The decoding fields a GenerationConfig sets (those it leaves None are unset): what
+    replaces a model folder's own settings, for cxr's models and every other backend."""
+    if generation_config is None:
+        return {}
+    return {
+        name: value
+        for name, value in generation_config.to_diff_dict().items()
+        if name != "transformers_version" and not name.startswith("_")
+    }
+
+
 @dataclass
 class ReportModelOutput:
     """What one forward pass gives.
@@ -397,13 +409,7 @@ class ReportModel(nn.Module):
         tokenizer's: they are facts of the vocabulary, not decoding options.
         """
         resolved = copy.deepcopy(self.generation_config)
-        if generation_config is not None:
-            given = {
-                name: value
-                for name, value in generation_config.to_diff_dict().items()
-                if name != "transformers_version" and not name.startswith("_")
-            }
-            resolved.update(**given)
+        resolved.update(**given_fields(generation_config))
         resolved.update(
             pad_token_id=self.tokenizer.pad_token_id,
             eos_token_id=self.tokenizer.eos_token_id,

@@ -19,6 +19,7 @@ import numpy as np
 from transformers import GenerationConfig
 
 from cxr.inference.outputs import ErrorRecord
+from cxr.models.report_model import given_fields
 from cxr.types import Study
 
 NO_READABLE_FRONTAL = "no readable frontal image"
@@ -104,17 +105,6 @@ def image_errors(study_id: str, errors: Sequence[str], frontal_read: bool) -> li
     if not frontal_read:
         records.append(ErrorRecord(reason=NO_READABLE_FRONTAL, study_id=study_id))
     return records
-
-
-def given_fields(generation_config: GenerationConfig | None) -> dict[str, object]:
-    """The decoding fields a GenerationConfig sets (those it leaves None are unset)."""
-    if generation_config is None:
-        return {}
-    return {
-        name: value
-        for name, value in generation_config.to_diff_dict().items()
-        if name != "transformers_version" and not name.startswith("_")
-    }
 
 
 def resolve_folder_generation_config(
