@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# The code of model folders loaded with trust_remote_code is imported from a fresh cache of
+# this run, set before transformers is imported: it reads the place once, and its modules
+# of one folder name must not come from an earlier run.
+_MODULES_CACHE = tempfile.mkdtemp(prefix="cxr-test-hf-modules-")
+os.environ["HF_MODULES_CACHE"] = _MODULES_CACHE
+atexit.register(shutil.rmtree, _MODULES_CACHE, ignore_errors=True)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = (REPO_ROOT / ".." / "shared" / "data").resolve()

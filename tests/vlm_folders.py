@@ -519,6 +519,74 @@ def build_remote_code_folder(path: Path, family: str = "maira2") -> Path:
     return path
 
 
+MAIRA2_CALLS = "maira2_calls.jsonl"  # what the MAIRA-2 stand-in's processor was given
+
+_MAIRA2_CODE = {
+    "configuration_maira2.py": (
+        "from transformers import LlavaConfig\n\n\n"
+        "class Maira2Config(LlavaConfig):\n"
+        '    model_type = "maira2"\n'
+    ),
+    "modeling_maira2.py": (
+        "from transformers import LlavaForConditionalGeneration\n\n"
+        "from .configuration_maira2 import Maira2Config\n\n\n"
+        "class Maira2ForConditionalGeneration(LlavaForConditionalGeneration):\n"
+        "    config_class = Maira2Config\n"
+    ),
+    "processing_maira2.py": """import json
+
+from transformers import LlavaProcessor
+
+CALLS = {calls!r}
+
+
+class Maira2Processor(LlavaProcessor):
+    def format_and_preprocess_reporting_input(
+        self, current_frontal, current_lateral, prior_frontal, indication, technique,
+        comparison, prior_report, return_tensors="pt", get_grounding=False,
+    ):
+        images = [i for i in (current_frontal, current_lateral, prior_frontal) if i is not None]
+        texts = {{"indication": indication, "technique": technique, "comparison": comparison,
+                 "prior_report": prior_report}}
+        with open(CALLS, "a", encoding="utf-8") as handle:
+            record = {{"images": len(images), "lateral": current_lateral is not None,
+                      "prior_frontal": prior_frontal is not None, **texts,
+                      "get_grounding": get_grounding}}
+            handle.write(json.dumps(record) + "\\n")
+        words = " ".join(f"{{k.upper()}}: {{v}}" for k, v in texts.items() if v)
+        prompt = self.image_token * len(images) + " Findings. " + words
+        return self(images=images, text=prompt, return_tensors=return_tensors)
+
+    def convert_output_to_plaintext_or_grounded_sequence(self, text):
+        return text.strip()
+""",
+}
+
+
+def build_maira2_standin_folder(path: Path) -> Path:
+    """A custom-code folder with MAIRA-2's documented interface: a tiny LLaVA under
+    `maira2` classes of the folder's own code (config, model for AutoModelForCausalLM, and a
+    processor with `format_and_preprocess_reporting_input` and
+    `convert_output_to_plaintext_or_grounded_sequence`). MAIRA-2's real code is not
+    available here; this stands in for it so that cxr's MAIRA-2 backend runs end to end.
+    Each processor call is appended to MAIRA2_CALLS in the folder."""
+    model_type, architecture, auto_map = REMOTE_CODE_FAMILIES["maira2"]
+    build_llava_folder(path)
+    config = json.loads((path / "config.json").read_text())
+    config |= {"model_type": model_type, "architectures": [architecture], "auto_map": auto_map}
+    (path / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+    processor = json.loads((path / "processor_config.json").read_text())
+    processor |= {
+        "processor_class": "Maira2Processor",
+        "auto_map": {"AutoProcessor": auto_map["AutoProcessor"]},
+    }
+    (path / "processor_config.json").write_text(json.dumps(processor, indent=2) + "\n")
+    calls = str((path / MAIRA2_CALLS).resolve())
+    for name, code in _MAIRA2_CODE.items():
+        (path / name).write_text(code.format(calls=calls) if "{calls" in code else code)
+    return path
+
+
 # name -> builder, for tests and benchmarks that go over every family.
 FAMILY_BUILDERS: dict[str, Callable[[Path], Path]] = {
     "gemma3": build_gemma3_folder,

@@ -20,7 +20,13 @@ import pydicom
 import pytest
 import torch
 from transformers import AutoProcessor, GenerationConfig
-from vlm_folders import EXECUTED, FAMILY_BUILDERS, build_remote_code_folder
+from vlm_folders import (
+    EXECUTED,
+    FAMILY_BUILDERS,
+    MAIRA2_CALLS,
+    build_maira2_standin_folder,
+    build_remote_code_folder,
+)
 
 from cxr.cli import main
 from cxr.data.datasets.records import read_reports, studies_from_index
@@ -360,19 +366,39 @@ def test_a_folder_with_its_own_code_is_refused_without_the_flag_and_nothing_runs
 
 
 def test_with_trust_remote_code_the_folder_s_code_runs(
-    phantom_dir: Path,
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
+    phantom_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    import transformers.dynamic_module_utils as dynamic_modules
-
-    monkeypatch.setattr(dynamic_modules, "HF_MODULES_CACHE", str(tmp_path / "modules"))
     folder = build_remote_code_folder(tmp_path / "maira2", "maira2")
     assert generate(folder, phantom_dir, tmp_path / "out", "--trust-remote-code") == 2
     assert (folder / EXECUTED).exists()  # the flag, spelt as the issue spells it, ran it
     # The stand-in defines no classes: a clear error, not a traceback.
     assert "cannot load the MAIRA-2 processor" in capsys.readouterr().err
+
+
+def test_maira2_s_interface_runs_end_to_end_with_every_part_of_each_study(
+    phantom_dir: Path, tmp_path: Path
+) -> None:
+    # A folder name of its own: transformers caches a folder's code modules by folder name.
+    folder = build_maira2_standin_folder(tmp_path / "maira2-standin")
+    prior_reports = phantom_dir / "reports.jsonl"
+    options = ("--trust-remote-code", "--prior-reports", str(prior_reports), "--batch-size", "4")
+    assert generate(folder, phantom_dir, tmp_path / "out", *options) == 0
+
+    rows = read_jsonl(tmp_path / "out" / "reports.jsonl")
+    reports = read_reports(prior_reports)
+    assert sorted(row["study_id"] for row in rows) == sorted(reports)
+    assert all(row["model"] == model_fingerprint(folder) for row in rows)
+    assert all(row[label] is None for row in rows for label in TUBE_LINE_LABELS)
+    calls = read_jsonl(folder / MAIRA2_CALLS)  # one processor call per study, in study order
+    assert len(calls) == len(rows)
+    for row, call in zip(rows, calls, strict=True):
+        known = reports[row["study_id"]]
+        assert call["indication"] == known["indication"] and call["get_grounding"] is False
+        assert call["lateral"] == bool(row.get("lateral_image"))
+        has_prior = bool(known.get("prior_study_id"))
+        assert call["prior_frontal"] == has_prior == bool(row.get("prior_frontal_image"))
+        assert (call["prior_report"] is not None) == has_prior
+        assert call["images"] == 1 + call["lateral"] + call["prior_frontal"]
 
 
 # --- decoding settings of a Hugging Face folder ------------------------------------------------

@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 def to_picture(image: XrayImage) -> Image.Image:
     """8-bit RGB of a read image, grey levels spread over 0-255 as read (bright = dense)."""
     levels = np.rint(np.clip(image.pixels, 0.0, 1.0) * 255.0).astype(np.uint8)
-    return Image.fromarray(levels, mode="L").convert("RGB")
+    return Image.fromarray(levels).convert("RGB")
 
 
 @dataclass

@@ -2,10 +2,12 @@
 
 Their code runs only with `--trust-remote-code` (`families.require_trust` refuses the folder
 before anything in it is imported). Both are written against the APIs their model cards
-document and are UNTESTED HERE: the weights cannot be downloaded in cxr's test environment,
-and their code targets the transformers 4 releases it was written for, which may not load in
-transformers 5. The tests run the refusal and the prompt builders (against stand-in
-processors), not the models.
+document; the real models have not been run here: their weights cannot be downloaded in
+cxr's test environment, and their code targets the transformers 4 releases it was written
+for, which may not load in transformers 5. The tests run the refusal and the prompt builders,
+and MAIRA-2's path end to end against a stand-in folder whose own code has MAIRA-2's
+documented interface (a tiny LLaVA under `maira2` classes); CheXagent-2's generation is
+untested.
 
 - MAIRA-2 (microsoft/maira-2; `AutoModelForCausalLM` + `AutoProcessor`): the processor's
   `format_and_preprocess_reporting_input(current_frontal, current_lateral, prior_frontal,
