@@ -7,26 +7,15 @@ from pathlib import Path
 
 import pytest
 import torch
-from tiny_models import make_batch, select, tiny_decoder, tiny_model
+from tiny_models import make_batch, select, tiny_decoder, tiny_model, total_loss
 from transformers import GenerationConfig, PreTrainedTokenizerBase
 
 from cxr.errors import InputError
 from cxr.models import ConnectorKind, DecoderKind, ReportModel
 from cxr.models.report_model import default_generation_config
-from cxr.training.losses import change_loss, observation_loss, tube_line_loss
 
 DECODER_KINDS = list(DecoderKind)
 CONNECTOR_KINDS = list(ConnectorKind)
-
-
-def total_loss(model: ReportModel, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-    output = model(batch)
-    return (
-        output.lm_loss
-        + tube_line_loss(output.tube_line_logits, batch["tube_line"])
-        + observation_loss(output.observation_logits, batch["observations"])
-        + change_loss(output.change_logits, batch["change"], output.change_available)
-    )
 
 
 @pytest.mark.parametrize("decoder_kind", DECODER_KINDS)

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import safetensors.torch
 import torch
-from tiny_models import IMAGE_SIZE, make_batch
+from tiny_models import IMAGE_SIZE, make_batch, total_loss
 from transformers import (
     AutoImageProcessor,
     AutoModelForImageTextToText,
@@ -35,7 +35,6 @@ from cxr.models import (
     vlm,
 )
 from cxr.models.encoders import ImageEncoder
-from cxr.training.losses import change_loss, observation_loss, tube_line_loss
 
 # family -> (builder, the tower's input side: Gemma3's native 28 px, Qwen's 56 px = 2 x 28)
 FAMILIES = {"gemma3": (build_gemma3_folder, 28), "qwen2_5_vl": (build_qwen2_5_vl_folder, 56)}
@@ -93,16 +92,6 @@ def vlm_batch(tokenizer: PreTrainedTokenizerBase) -> dict[str, torch.Tensor]:
         f"Small left pleural effusion.{eos}",
     ]
     return make_batch(tokenizer, prompts, reports)
-
-
-def total_loss(model: ReportModel, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-    output = model(batch)
-    return (
-        output.lm_loss
-        + tube_line_loss(output.tube_line_logits, batch["tube_line"])
-        + observation_loss(output.observation_logits, batch["observations"])
-        + change_loss(output.change_logits, batch["change"], output.change_available)
-    )
 
 
 def grey_image(side: int, seed: int = 0) -> torch.Tensor:

@@ -20,6 +20,7 @@ from cxr.models import (
     HeadsConfig,
     ReportModel,
 )
+from cxr.training.losses import change_loss, observation_loss, tube_line_loss
 from cxr.types import CHANGE_FINDINGS, OBSERVATIONS, TUBE_LINE_LABELS
 
 REPORTS = [
@@ -126,6 +127,17 @@ def make_batch(
         "change": change,
         "observations": observations,
     }
+
+
+def total_loss(model: ReportModel, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """The unweighted sum of the report, tube/line, findings and change losses."""
+    output = model(batch)
+    return (
+        output.lm_loss
+        + tube_line_loss(output.tube_line_logits, batch["tube_line"])
+        + observation_loss(output.observation_logits, batch["observations"])
+        + change_loss(output.change_logits, batch["change"], output.change_available)
+    )
 
 
 def select(batch: dict[str, torch.Tensor], rows: list[int]) -> dict[str, torch.Tensor]:
