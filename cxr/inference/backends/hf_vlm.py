@@ -48,6 +48,40 @@ class PictureBackend:
         if options.cache_dir is not None:
             log.info("--cache-dir is not used: this model's processor resizes the images itself")
 
+    def load_model(
+        self,
+        auto_class: Any,
+        model_dir: Path,
+        family: Family,
+        trust_remote_code: bool,
+        errors: tuple[type[Exception], ...],
+    ) -> None:
+        """Loads the folder's model with `auto_class` (local files only) onto the options'
+        device as `self.model`, and its decoding settings as `self.generation_config`: cxr's
+        defaults, then the folder's, then the options given.
+
+        Raises:
+            InputError: loading failed with one of `errors`.
+        """
+        from cxr.models.report_model import default_generation_config
+
+        self.device = torch.device(self.options.device)
+        try:
+            model: Any = auto_class.from_pretrained(
+                model_dir,
+                local_files_only=True,
+                trust_remote_code=trust_remote_code,
+                dtype=torch_dtype(self.device),
+            )
+        except errors as error:
+            raise load_failure(model_dir, f"{FAMILIES[family].name} model", error) from error
+        self.model: Any = model.to(self.device).eval()
+        self.generation_config: GenerationConfig = resolve_folder_generation_config(
+            default_generation_config(),
+            self.model.generation_config,
+            self.options.generation_config,
+        )
+
     def write_reports(self, items: list[StudyPictures]) -> list[str]:
         """The report texts of studies that each have a frontal picture, in order."""
         raise NotImplementedError
@@ -101,29 +135,16 @@ class ChatTemplateBackend(PictureBackend):
     def __init__(self, model_dir: Path, family: Family, options: BackendOptions) -> None:
         from transformers import AutoModelForImageTextToText, AutoProcessor
 
-        from cxr.models.report_model import default_generation_config
-
         self.prompt: ChatPrompt = CHAT_PROMPTS[family]
         super().__init__(options, self.prompt.slots)
-        self.device = torch.device(options.device)
         try:
             self.processor: Any = AutoProcessor.from_pretrained(model_dir, local_files_only=True)
         except (OSError, ValueError, KeyError) as error:
             raise load_failure(model_dir, "processor", error) from error
         # Generation continues every row from the same position.
         self.processor.tokenizer.padding_side = "left"
-        try:
-            model: Any = AutoModelForImageTextToText.from_pretrained(
-                model_dir,
-                local_files_only=True,
-                trust_remote_code=False,
-                dtype=torch_dtype(self.device),
-            )
-        except (OSError, ValueError, KeyError) as error:
-            raise load_failure(model_dir, f"{FAMILIES[family].name} model", error) from error
-        self.model: Any = model.to(self.device).eval()
-        self.generation_config: GenerationConfig = resolve_folder_generation_config(
-            default_generation_config(), self.model.generation_config, options.generation_config
+        self.load_model(
+            AutoModelForImageTextToText, model_dir, family, False, (OSError, ValueError, KeyError)
         )
         self._fill_token_ids()
 

@@ -29,11 +29,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from transformers import GenerationConfig
 
-from cxr.inference.backends.base import BackendOptions, resolve_folder_generation_config
-from cxr.inference.backends.families import FAMILIES, Family
-from cxr.inference.backends.hf_vlm import PictureBackend, load_failure, torch_dtype
+from cxr.inference.backends.base import BackendOptions
+from cxr.inference.backends.families import Family
+from cxr.inference.backends.hf_vlm import PictureBackend, load_failure
 from cxr.inference.backends.images import StudyPictures
 from cxr.inference.backends.prompts import instruction
 
@@ -78,24 +77,8 @@ class RemoteCodeBackend(PictureBackend):
     ) -> None:
         from transformers import AutoModelForCausalLM
 
-        from cxr.models.report_model import default_generation_config
-
         super().__init__(options, slots)
-        self.device = torch.device(options.device)
-        self.model_dir = model_dir
-        try:
-            model: Any = AutoModelForCausalLM.from_pretrained(
-                model_dir,
-                local_files_only=True,
-                trust_remote_code=True,
-                dtype=torch_dtype(self.device),
-            )
-        except _LOAD_ERRORS as error:
-            raise load_failure(model_dir, f"{FAMILIES[family].name} model", error) from error
-        self.model: Any = model.to(self.device).eval()
-        self.generation_config: GenerationConfig = resolve_folder_generation_config(
-            default_generation_config(), self.model.generation_config, options.generation_config
-        )
+        self.load_model(AutoModelForCausalLM, model_dir, family, True, _LOAD_ERRORS)
 
     def _generate(self, input_ids: torch.Tensor, **inputs: Any) -> torch.Tensor:
         """The new token ids of one study's row."""
